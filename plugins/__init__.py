@@ -1,0 +1,20 @@
+"""liftbench's built-in plugins — and the guide to writing your own.
+
+Each module here is one plugin, registered through the ``liftbench`` entry-point group in
+liftbench's own ``pyproject.toml``, exactly as a third-party package registers its plugins::
+
+    [project.entry-points.liftbench]
+    my-strategies = "my_package.strategies"
+
+A plugin module implements one or more registrar hooks (see :mod:`liftbench.hookspecs`)::
+
+    from liftbench import hookimpl
+
+    @hookimpl
+    def liftbench_register_strategies(registrar):
+        registrar.add("mine", lifters={"vit": "my_package.lifting:MyLifted"},
+                      description="my way to lift a ViT")
+
+Registrations name implementations as ``"module:attr"`` strings, so nothing heavy is imported until
+a run selects the thing. Names must be unique across plugins: a collision is an error naming both.
+"""
