@@ -1,0 +1,169 @@
+"""The results format: one tidy Parquet file per run, one row per metric, written atomically.
+
+The schema is defined once (:data:`SCHEMA`) and checked on read. A run's file is named by its key
+(a hash of everything that defines the run), so a results folder answers "was this run done?" by a
+file listing, and an interrupted study resumes. Files are written to a temporary name and renamed,
+so a crash never leaves a half-written result. A corrupt or foreign file is reported and skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from liftbench.errors import UsageError
+
+SCHEMA = pa.schema(
+    [
+        ("run_key", pa.string()),
+        ("kind", pa.string()),  # run | bench
+        ("source", pa.string()),  # measured | reported
+        ("citation", pa.string()),
+        ("dataset", pa.string()),
+        ("input_size", pa.int32()),
+        ("backbone", pa.string()),
+        ("backbone_model", pa.string()),
+        ("weights", pa.string()),  # pretrained | random | a file path
+        ("weights_sha256", pa.string()),
+        ("strategy", pa.string()),
+        ("schedule", pa.string()),
+        ("pooling", pa.string()),
+        ("backbone_mode", pa.string()),  # eval | train: how the frozen backbone ran
+        ("protocol", pa.string()),
+        ("seed", pa.int32()),
+        ("options", pa.string()),  # JSON of the protocol options that define the run
+        ("split", pa.string()),
+        ("metric", pa.string()),
+        ("value", pa.float64()),
+        ("selected_on", pa.string()),  # split used to select epoch / threshold
+        ("wall_seconds", pa.float64()),
+        ("peak_memory_mb", pa.float64()),
+        ("volumes_per_second", pa.float64()),
+        ("liftbench_version", pa.string()),
+        ("torch_version", pa.string()),
+        ("timm_version", pa.string()),
+        ("device", pa.string()),
+        ("git_commit", pa.string()),
+        ("created_at", pa.timestamp("s", tz="UTC")),
+        ("status", pa.string()),  # ok | skipped | failed
+        ("error", pa.string()),
+    ]
+)
+COLUMNS = SCHEMA.names
+STATUSES = ("ok", "skipped", "failed")
+RUN_SUFFIX = ".parquet"
+SIDE_DIRS = ("probabilities", "plots", ".cache", ".jobs")
+
+
+def rows_to_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
+    """Rows (dicts; missing columns become null) as a table of exactly :data:`SCHEMA`."""
+    frame = pd.DataFrame(list(rows))
+    for name in COLUMNS:
+        if name not in frame:
+            frame[name] = None
+    frame = frame[COLUMNS]
+    if "created_at" in frame:
+        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+    return pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False)
+
+
+def write_atomic(table: pa.Table, path: Path) -> Path:
+    """Write ``table`` to ``path`` through a temporary file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def run_path(results_dir: Path, run_key: str) -> Path:
+    return Path(results_dir) / f"{run_key}{RUN_SUFFIX}"
+
+
+def write_run(results_dir: Path, run_key: str, rows: Iterable[Mapping[str, Any]]) -> Path:
+    """Write one run's rows as ``<results_dir>/<run_key>.parquet``, atomically."""
+    return write_atomic(rows_to_table(rows), run_path(results_dir, run_key))
+
+
+def check_writable(results_dir: Path) -> Path:
+    """Create the folder if needed and prove we can write there, before any run starts."""
+    results_dir = Path(results_dir)
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        probe = results_dir / f".write-test-{uuid.uuid4().hex}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"results folder {str(results_dir)!r} is not writable: {exc.strerror or exc}") from None
+    return results_dir
+
+
+@dataclass
+class ResultsFolder:
+    """What a folder holds: the valid rows, and the files skipped with their reason."""
+
+    frame: pd.DataFrame
+    problems: list[str] = field(default_factory=list)
+
+
+def result_files(results_dir: Path) -> list[Path]:
+    """Every run file under ``results_dir`` (recursively), skipping side folders and temporaries."""
+    root = Path(results_dir)
+    files = []
+    for path in sorted(root.rglob(f"*{RUN_SUFFIX}")):
+        rel = path.relative_to(root).parts
+        if any(part in SIDE_DIRS or part.startswith(".") for part in rel):
+            continue
+        files.append(path)
+    return files
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read one results file, checking it against :data:`SCHEMA` (ValueError if it is not one)."""
+    table = pq.read_table(path)
+    missing = [name for name in COLUMNS if name not in table.column_names]
+    if missing:
+        raise ValueError(f"not a liftbench results file (missing columns: {', '.join(missing[:5])})")
+    table = table.select(COLUMNS).cast(SCHEMA)
+    return table.to_pandas()
+
+
+def read_results(results_dir: Path | Iterable[Path]) -> ResultsFolder:
+    """All valid rows under one or more folders; corrupt or foreign files are listed, not fatal."""
+    dirs = [Path(results_dir)] if isinstance(results_dir, (str, Path)) else [Path(d) for d in results_dir]
+    frames, problems = [], []
+    for folder in dirs:
+        if not folder.exists():
+            raise UsageError(f"results folder {str(folder)!r} does not exist")
+        for path in result_files(folder):
+            try:
+                frames.append(read_table(path))
+            except Exception as exc:  # corrupt, truncated or foreign: report and go on
+                problems.append(f"skipped {path}: {type(exc).__name__}: {exc}")
+    frame = pd.concat(frames, ignore_index=True) if frames else rows_to_table([]).to_pandas()
+    return ResultsFolder(frame, problems)
+
+
+def done_keys(results_dir: Path) -> set[str]:
+    """Keys of runs that have a readable result file in ``results_dir`` (any status)."""
+    keys = set()
+    for path in Path(results_dir).glob(f"*{RUN_SUFFIX}"):
+        try:
+            pq.read_metadata(path)
+        except Exception:
+            continue
+        keys.add(path.stem)
+    return keys
