@@ -1,0 +1,130 @@
+"""Creating backbones with the weights the user asked for, and recording which weights they were.
+
+``weights`` is ``"pretrained"`` (timm's pretrained weights, from the Hugging Face cache or hub),
+``"random"`` (explicit random initialisation) or a local checkpoint path (Meta's original DINOv3
+``.pth`` — timm converts its keys — or a timm ``.pth``/``.safetensors`` file). There is never a silent
+fallback to random weights: a pretrained checkpoint that cannot be found is a clear error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from liftbench.errors import MissingFileError, UsageError
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """Which weights a model carries: ``source`` is pretrained | random | the file path."""
+
+    source: str
+    sha256: str = ""
+
+    @property
+    def is_random(self) -> bool:
+        return self.source == "random"
+
+
+@lru_cache(maxsize=32)
+def _sha256_cached(path: str, size: int, mtime: float) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file, computed once per (path, size, mtime) in a process."""
+    stat = os.stat(path)
+    return _sha256_cached(str(Path(path).resolve()), stat.st_size, stat.st_mtime)
+
+
+def _hub_file(model_name: str) -> str | None:
+    """The locally cached checkpoint of a timm model's pretrained weights (HF hub cache), if any."""
+    import timm
+
+    cfg = timm.models.get_pretrained_cfg(model_name)
+    repo = getattr(cfg, "hf_hub_id", None)
+    if not repo:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in ("model.safetensors", "pytorch_model.bin"):
+        found = try_to_load_from_cache(repo, filename)
+        if isinstance(found, str):
+            return found
+    return None
+
+
+def _hub_reachable(host: str = "huggingface.co") -> bool:
+    """A fast name lookup, so an offline machine fails at once instead of after minutes of retries."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
+
+
+def _missing_pretrained(model_name: str, reason: str) -> MissingFileError:
+    import timm
+
+    cfg = timm.models.get_pretrained_cfg(model_name)
+    repo = getattr(cfg, "hf_hub_id", None) or "(no hub id)"
+    cache = os.environ.get("HF_HUB_CACHE") or os.path.join(os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hub")
+    return MissingFileError(
+        f"cannot load pretrained weights for {model_name}: {reason}. This machine could not reach the "
+        f"Hugging Face hub and the checkpoint is not in the local cache ({cache}). Either download "
+        f"'model.safetensors' of https://huggingface.co/{repo} on a machine that is online and copy its hub cache "
+        f"(`huggingface-cli download {repo}`, then copy {cache}) here, or pass a local checkpoint with "
+        f"--weights PATH (for DINOv3: Meta's original dinov3_*_pretrain_*.pth, or a timm .safetensors file), "
+        f"or run with --weights random to measure an untrained architecture on purpose."
+    )
+
+
+def create_timm_backbone(weights: str = "pretrained", *, model_name: str, **kwargs: Any) -> tuple[nn.Module, WeightsInfo]:
+    """Build timm model ``model_name`` with the requested weights; returns it and its WeightsInfo."""
+    import timm
+
+    if weights == "random":
+        return timm.create_model(model_name, pretrained=False, **kwargs), WeightsInfo("random")
+    if weights == "pretrained":
+        cached = _hub_file(model_name)
+        if cached is None and not _hub_reachable():
+            raise _missing_pretrained(model_name, "the hub is unreachable and nothing is cached")
+        try:
+            overlay = {"pretrained_cfg_overlay": {"file": cached}} if cached else {}
+            model = timm.create_model(model_name, pretrained=True, **overlay, **kwargs)
+        except Exception as exc:  # gated repo, partial download, hub error
+            raise _missing_pretrained(model_name, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+        cached = cached or _hub_file(model_name)
+        return model, WeightsInfo("pretrained", file_sha256(cached) if cached else "")
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise MissingFileError(
+            f"weights file {str(path)!r} does not exist. --weights takes 'pretrained', 'random' or the path of a "
+            f"local checkpoint for {model_name} (Meta's original .pth or a timm .pth/.safetensors file)."
+        )
+    try:
+        model = timm.create_model(model_name, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **kwargs)
+    except Exception as exc:
+        raise UsageError(f"cannot load weights file {str(path)!r} into {model_name}: {type(exc).__name__}: {str(exc)[:300]}") from None
+    return model, WeightsInfo(str(path), file_sha256(path))
+
+
+def normalisation(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The mean/std the 2D model expects its images normalised with (timm's pretrained_cfg)."""
+    cfg = getattr(model, "pretrained_cfg", {}) or {}
+    mean = tuple(cfg.get("mean", (0.485, 0.456, 0.406)))
+    std = tuple(cfg.get("std", (0.229, 0.224, 0.225)))
+    return mean, std

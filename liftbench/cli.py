@@ -1,0 +1,134 @@
+"""``liftbench run | list | leaderboard``: the command line.
+
+User mistakes (unknown names, bad options, missing files, unwritable folders) print one clear
+message and exit with status 2 — never a traceback. A grid with failed runs exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from liftbench.errors import UsageError
+
+DEMO = {
+    "datasets": "synthetic",
+    "backbones": "vits",
+    "strategies": "all",
+    "protocol": "linear",
+    "weights": "random",
+    "size": 32,
+    "seeds": "1",
+    "results": "results/demo",
+    "options": {"iterations": 1000, "warmup": 50},
+}
+PROTOCOL_FLAGS = ("iterations", "warmup", "batch_size", "lr", "weight_decay", "threshold", "dtype")
+
+
+def _key_values(items: list[str] | None, flag: str) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{flag} takes KEY=VALUE, got {item!r}")
+        out[key.strip().replace("-", "_")] = value.strip()
+    return out
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``5`` means seeds 0..4; ``0,3,7`` lists them."""
+    try:
+        if "," in text:
+            return [int(s) for s in text.split(",") if s.strip()]
+        count = int(text)
+    except ValueError:
+        raise UsageError(f"invalid --seeds {text!r}: give a count (5) or a list (0,3,7)") from None
+    if count < 1:
+        raise UsageError(f"invalid --seeds {text!r}: at least one seed")
+    return list(range(count))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="liftbench", description="How should a pretrained 2D backbone be lifted to 3D volumes?")
+    parser.add_argument("--disable-plugin", action="append", default=[], metavar="NAME", help="do not load this plugin (repeatable; also LIFTBENCH_DISABLE_PLUGINS=a,b)")
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="run a grid (no arguments: the demo on the synthetic set)")
+    run.add_argument("--strategies", help="comma list, glob or 'all' (default: all)")
+    run.add_argument("--backbones", help="comma list, glob or 'all' (default: vits)")
+    run.add_argument("--datasets", help="comma list, glob or 'all' (default: synthetic)")
+    run.add_argument("--protocol", "--protocols", dest="protocol", help="comma list (default: linear)")
+    run.add_argument("--seeds", help="a count (5 = seeds 0..4) or a list (0,3,7); default 1")
+    run.add_argument("--size", type=int, help="input size: 28, 32 or 64 (default 64; the demo uses 32)")
+    run.add_argument("--weights", help="pretrained (default), random, or a checkpoint path")
+    run.add_argument("--schedule", help="plane schedule for PlaneCycle, e.g. HW,DW,DH,HW (default)")
+    run.add_argument("--results", help="results folder (default results/latest; the demo writes results/demo)")
+    run.add_argument("--data-root", help="folder with dataset files (else $LIFTBENCH_DATA_ROOT, else the dataset's default)")
+    run.add_argument("--cache-dir", help="feature cache (default $LIFTBENCH_CACHE or ~/.cache/liftbench)")
+    run.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    run.add_argument("--executor", default="local", help="where runs execute (default local)")
+    run.add_argument("--force", action="store_true", help="rerun runs that already have a result")
+    run.add_argument("--retry-failed", action="store_true", help="rerun runs recorded as failed")
+    run.add_argument("--quick", action="store_true", help="smoke-test preset: few iterations")
+    for flag in PROTOCOL_FLAGS:
+        run.add_argument(f"--{flag.replace('_', '-')}", dest=flag, help=f"protocol option {flag}")
+    run.add_argument("--opt", action="append", metavar="KEY=VALUE", help="any other protocol option")
+    run.add_argument("--dataset-opt", action="append", metavar="KEY=VALUE", help="dataset option, e.g. n_train=200")
+    run.add_argument("--no-leaderboard", action="store_true", help="do not print the leaderboard at the end")
+
+    lst = sub.add_parser("list", help="show registered strategies, backbones, datasets, protocols, executors, plugins")
+    lst.add_argument("kind", nargs="?", help="one kind (strategies, backbones, ...) or 'plugins'")
+
+    board = sub.add_parser("leaderboard", help="render tables from results folders")
+    board.add_argument("dirs", nargs="*", default=["results"], help="results folders (default: results)")
+    board.add_argument("--format", default="md", choices=["md", "latex", "html", "csv"])
+    board.add_argument("--out", help="write to this file instead of printing")
+    board.add_argument("--protocol")
+    board.add_argument("--backbones")
+    board.add_argument("--datasets")
+    board.add_argument("--metric", help="comma list of metrics (default auc,acc)")
+    board.add_argument("--baseline", help="strategy to test significance against (paired t-test over seeds)")
+    board.add_argument("--reported", dest="reported", action="store_true", default=None, help="show the paper's reported rows beside measured ones")
+    board.add_argument("--no-reported", dest="reported", action="store_false")
+    board.add_argument("--sort", help="order rows by this column (e.g. avg)")
+    board.add_argument("--check", action="store_true", help="fail, naming the file, if a committed table is stale")
+    board.add_argument("--write", action="store_true", help="(re)write the committed tables under the results root")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command in (None, "run"):
+            from liftbench.commands.run import run_command
+
+            if args.command is None:
+                args = parser.parse_args(["run"])
+            return run_command(args)
+        if args.command == "list":
+            from liftbench.commands.listing import list_command
+
+            return list_command(args)
+        if args.command == "leaderboard":
+            from liftbench.commands.board import leaderboard_command
+
+            return leaderboard_command(args)
+    except UsageError as exc:
+        print(f"liftbench: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("\nliftbench: interrupted; finished runs are saved — run the same command again to resume", file=sys.stderr)
+        return 130
+    parser.print_help()
+    return 2
+
+
+def entry() -> None:  # pragma: no cover
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()
+
+

@@ -1,0 +1,83 @@
+"""``liftbench leaderboard``: render, check or rewrite leaderboards from results folders."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from liftbench.errors import UsageError
+from liftbench.results import read_results
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
+
+
+def load_frame(dirs: list[Path], with_reported: bool | None) -> pd.DataFrame:
+    """Rows of every folder (problems reported on stderr), plus the paper's rows when asked for."""
+    folder = read_results(dirs)
+    for problem in folder.problems:
+        print(f"liftbench: warning: {problem}", file=sys.stderr)
+    frame = folder.frame
+    if with_reported and not (frame["source"] == "reported").any():
+        from liftbench.reported import reported_table
+
+        frame = pd.concat([frame, reported_table().to_pandas()], ignore_index=True)
+    return frame
+
+
+def print_board(dirs: list[Path]) -> None:
+    """The leaderboard of freshly written results, as Markdown on stdout (used after ``run``)."""
+    from liftbench.leaderboard import render
+
+    try:
+        print(render(load_frame(dirs, with_reported=False), fmt="md", reported=False, metrics=None))
+    except UsageError as exc:
+        print(f"(no leaderboard: {exc})")
+
+
+def leaderboard_command(args) -> int:
+    from liftbench import leaderboard
+
+    dirs = [Path(d) for d in args.dirs]
+    if args.check or args.write:
+        stale_all = []
+        for root in dirs:
+            if not root.is_dir():
+                raise UsageError(f"results folder {str(root)!r} does not exist")
+            if args.write:
+                for path in leaderboard.write_all(root):
+                    print(f"wrote {path}")
+            stale_all += leaderboard.check(root)
+        if stale_all:
+            for path in stale_all:
+                print(f"stale leaderboard: {path} differs from what the committed results give", file=sys.stderr)
+            print("rerender with: liftbench leaderboard --write", file=sys.stderr)
+            return 1
+        if args.check:
+            print("leaderboards are up to date")
+        return 0
+    frame = load_frame(dirs, args.reported)
+    text = leaderboard.render(
+        frame,
+        fmt=args.format,
+        protocol=args.protocol,
+        metrics=_split(args.metric) or None,
+        backbones=_split(args.backbones),
+        datasets=_split(args.datasets),
+        reported=args.reported is not False,
+        baseline=args.baseline,
+        sort=args.sort,
+    )
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+        print(f"wrote {out}")
+    else:
+        print(text)
+    return 0

@@ -1,0 +1,49 @@
+"""``liftbench list [kind]``: every registered thing, where it comes from, what it does."""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from liftbench.errors import UsageError
+from liftbench.plugins import build_registry
+from liftbench.registry import KINDS, PLURAL
+
+
+def _provider(registry, entry) -> str:
+    info = registry.plugins.get(entry.plugin)
+    if info and info.distribution:
+        return f"{entry.plugin} ({info.distribution} {info.version})".strip()
+    return entry.plugin
+
+
+def list_command(args) -> int:
+    registry = build_registry(args.disable_plugin)
+    wanted = args.kind
+    kinds = list(KINDS)
+    if wanted:
+        by_name = {PLURAL[k]: k for k in KINDS} | {k: k for k in KINDS}
+        if wanted == "plugins":
+            kinds = []
+        elif wanted in by_name:
+            kinds = [by_name[wanted]]
+        else:
+            raise UsageError(f"unknown kind {wanted!r}; valid: {', '.join(PLURAL.values())}, plugins")
+    for kind in kinds:
+        rows = []
+        for entry in registry.entries(kind):
+            row = [entry.name, ", ".join(entry.aliases), entry.description]
+            if kind == "strategy":
+                notes = entry.meta.get("notes", {})
+                row.append(", ".join(f"{f} ({notes[f]})" if f in notes else f for f in entry.families))
+            elif kind == "backbone":
+                row.append(entry.meta.get("family", ""))
+            row.append(_provider(registry, entry))
+            rows.append(row)
+        headers = ["name", "aliases", "description"] + (["lifts"] if kind == "strategy" else ["family"] if kind == "backbone" else []) + ["plugin"]
+        print(f"\n{PLURAL[kind]}:")
+        print(tabulate(rows, headers=headers, tablefmt="simple") if rows else "  (none)")
+    if not wanted or wanted == "plugins":
+        rows = [[i.name, i.distribution, i.version, i.error or "loaded"] for i in registry.plugins.values()]
+        print("\nplugins:")
+        print(tabulate(rows, headers=["plugin", "distribution", "version", "status"], tablefmt="simple"))
+    return 0

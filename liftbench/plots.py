@@ -1,0 +1,67 @@
+"""Bar charts of a leaderboard: one figure per protocol and dataset, PNG and SVG.
+
+Each figure has one panel per metric; bars are the table's rows (strategies) grouped by backbone, with the
+standard deviation over seeds as error bars (none for a single value). Reported rows are hatched. The numbers
+are exactly the leaderboard's (:func:`liftbench.leaderboard.build_tables`), so a plot never disagrees with the
+table beside it. Files are named ``<protocol>_<dataset>.png|svg``; the SVG carries no date, so re-plotting
+unchanged results writes identical SVG files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from liftbench.leaderboard import build_tables
+from liftbench.leaderboard_format import metric_name
+
+
+def plot(frame: pd.DataFrame, out_dir: Path, **selection) -> list[Path]:
+    """Write the bar charts for ``frame`` under ``out_dir``; ``selection`` as for :func:`render`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for table in build_tables(frame, **selection):
+        for dataset, metrics in table.groups():
+            rows = [r for r in table.rows if any((dataset, m) in r.cells for m in metrics)]
+            if not rows:
+                continue
+            fig, axes = plt.subplots(1, len(metrics), figsize=(max(4.0, 0.5 * len(rows) + 2) * len(metrics), 3.6))
+            axes = [axes] if len(metrics) == 1 else list(axes)
+            x, ticks, last = 0.0, [], None
+            positions = []
+            for row in rows:
+                if last is not None and row.backbone != last:
+                    x += 0.6  # space between backbone groups
+                positions.append(x)
+                ticks.append(f"{row.backbone}\n{row.label.replace(' (reported)', '*')}")
+                last, x = row.backbone, x + 1.0
+            for ax, metric in zip(axes, metrics, strict=True):
+                for pos, row in zip(positions, rows, strict=True):
+                    cell = row.cells.get((dataset, metric))
+                    if cell is None:
+                        continue
+                    ax.bar(pos, cell.mean, yerr=cell.std, capsize=3, color=f"C{rows.index(row) % 10}",
+                           hatch="//" if row.source == "reported" else None, edgecolor="black", linewidth=0.5)  # fmt: skip
+                values = [row.cells[(dataset, metric)].mean for row in rows if (dataset, metric) in row.cells]
+                low = max(0.0, min(values) - 10.0)
+                top = max(values) + 5.0
+                ax.set_ylim(low, min(top, 100.0) if max(values) <= 99.0 else top)
+                ax.set_xticks(positions, ticks, rotation=90, fontsize=7)
+                ax.set_ylabel(f"{metric_name(metric)} (%)")
+                ax.set_title(f"{dataset}, {metric_name(metric)} ({table.protocol})", fontsize=9)
+            fig.text(0.01, 0.01, "* reported (hatched); error bars: std over seeds", fontsize=6)
+            fig.tight_layout()
+            stem = out / f"{table.protocol}_{dataset}"
+            fig.savefig(stem.with_suffix(".png"), dpi=150)
+            plt.rcParams["svg.hashsalt"] = "liftbench"
+            fig.savefig(stem.with_suffix(".svg"), metadata={"Date": None})
+            plt.close(fig)
+            written += [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    return written

@@ -1,0 +1,134 @@
+"""What a protocol receives (:class:`RunContext`) and returns (:class:`ProtocolResult`).
+
+The context loads the dataset and the backbone lazily and keeps the last one of each in memory, so
+a grid over strategies and seeds reads the data and builds the model once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from liftbench.backbones import WeightsInfo, normalisation
+from liftbench.data import VolumeDataset
+from liftbench.registry import Registry
+
+KEY_VERSION = 1  # bump when the meaning of a run's key changes
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that defines one run; its hash is the run key."""
+
+    dataset: str
+    size: int
+    backbone: str
+    weights: str
+    strategy: str
+    schedule: str
+    protocol: str
+    seed: int
+    options: str = "{}"  # JSON, sorted keys: protocol options that change results
+    dataset_options: str = "{}"
+
+    def key(self) -> str:
+        payload = json.dumps({"v": KEY_VERSION, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+    @property
+    def protocol_options(self) -> dict[str, Any]:
+        return json.loads(self.options)
+
+    @property
+    def data_options(self) -> dict[str, Any]:
+        return json.loads(self.dataset_options)
+
+    def label(self) -> str:
+        sched = f"[{self.schedule}]" if self.schedule else ""
+        return f"{self.dataset}@{self.size} {self.backbone} {self.strategy}{sched} {self.protocol} seed={self.seed}"
+
+
+@dataclass
+class ProtocolResult:
+    """Metrics as (split, metric, value) rows, plus what the runner records beside them."""
+
+    metrics: list[tuple[str, str, float]]
+    selected_on: str = ""
+    volumes_per_second: float | None = None
+    probabilities: pd.DataFrame | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+_memo: dict[str, tuple[Any, Any]] = {}
+
+
+def _remember(slot: str, key: Any, build: Callable[[], Any]) -> Any:
+    """Keep one object per slot (dataset, backbone) across the runs of a grid."""
+    held = _memo.get(slot)
+    if held is not None and held[0] == key:
+        return held[1]
+    _memo.pop(slot, None)
+    value = build()
+    _memo[slot] = (key, value)
+    return value
+
+
+@dataclass
+class RunContext:
+    """A run's view of the harness."""
+
+    spec: RunSpec
+    registry: Registry
+    cache_dir: Path
+    device: str = "cpu"
+    data_root: str | None = None
+    log: Callable[[str], None] = print
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self.spec.protocol_options
+
+    def dataset(self) -> VolumeDataset:
+        entry = self.registry.get("dataset", self.spec.dataset)
+        opts = {**entry.meta.get("options", {}), **self.spec.data_options}
+        key = (entry.name, self.spec.size, self.data_root, json.dumps(opts, sort_keys=True))
+        return _remember("dataset", key, lambda: entry.load()(size=self.spec.size, data_root=self.data_root, **opts))
+
+    def backbone(self, fresh: bool = False) -> tuple[torch.nn.Module, WeightsInfo]:
+        """The 2D model in eval mode on the run's device. ``fresh`` builds a new one (fine-tuning)."""
+        entry = self.registry.get("backbone", self.spec.backbone)
+
+        def build():
+            model, info = entry.load()(self.spec.weights, **entry.meta.get("options", {}))
+            return model.eval().to(self.device), info
+
+        if fresh:
+            return build()
+        return _remember("backbone", (entry.name, self.spec.weights, self.device), build)
+
+    def lift(self, model: torch.nn.Module):
+        """Lift ``model`` with the run's strategy and schedule."""
+        from liftbench.lifting.api import lift_with
+
+        options: Mapping[str, Any] = {"schedule": self.spec.schedule} if self.spec.schedule else {}
+        return lift_with(self.registry, model, self.spec.strategy, **options)
+
+    @contextmanager
+    def lifted(self, model: torch.nn.Module | None = None) -> Iterator[Any]:
+        """The lifted backbone for this run, unlifted again afterwards (CNN lifters patch layers)."""
+        lifted = self.lift(model if model is not None else self.backbone()[0])
+        try:
+            yield lifted
+        finally:
+            lifted.unlift()
+
+    def normalisation(self, model: torch.nn.Module):
+        return normalisation(model)

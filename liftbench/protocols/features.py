@@ -1,0 +1,78 @@
+"""Frozen features of a dataset through a lifted backbone, computed once and cached on disk.
+
+A linear probe's backbone never changes, so its features are a pure function of (dataset, size,
+dataset options, backbone, weights, strategy, schedule, backbone mode, dtype). They are stored under
+that key with an atomic rename, so a partial file is never read; every later seed or run reuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+import torch
+
+from liftbench.data import SPLITS, VolumeDataset, prepare_batch
+from liftbench.lifting.base import Lifted
+
+CACHE_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """``$LIFTBENCH_CACHE`` or ``~/.cache/liftbench``."""
+    return Path(os.environ.get("LIFTBENCH_CACHE", Path.home() / ".cache" / "liftbench"))
+
+
+def autocast(device: str, dtype: str):
+    """bf16 autocast on request (on CPU too, so the path is testable without a GPU)."""
+    if dtype == "bf16":
+        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+    return torch.autocast(device_type=torch.device(device).type, enabled=False)
+
+
+@torch.inference_mode()
+def extract(lifted: Lifted, volumes, mean, std, batch_size: int = 4, device: str = "cpu", dtype: str = "fp32", dense: bool = False):
+    """Pooled features (or patch features if ``dense``) of every volume, as float32 on the CPU."""
+    outputs = []
+    for start in range(0, len(volumes), batch_size):
+        batch = prepare_batch(volumes[start : start + batch_size], mean, std).to(device)
+        with autocast(device, dtype):
+            features = lifted(batch)
+        outputs.append((features.patches if dense else features.pooled).float().cpu())
+    return torch.cat(outputs)
+
+
+def cache_key(parts: dict) -> str:
+    payload = json.dumps({"v": CACHE_VERSION, **parts}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def cached_features(cache_dir: Path, parts: dict, lifted: Lifted, dataset: VolumeDataset, mean, std, *, batch_size: int, device: str, dtype: str, log=print):
+    """Features of every split (``{split: (N, D, E) or (N, E)}``) and volumes/s, from cache if present.
+
+    Returns ``(features, volumes_per_second, hit)``; volumes/s is the one measured when the cache was
+    written, so cost figures stay comparable between fresh and cached runs.
+    """
+    key = cache_key(parts)
+    path = Path(cache_dir) / "features" / f"{key}.pt"
+    if path.exists():
+        try:
+            stored = torch.load(path, map_location="cpu", weights_only=True)
+            log(f"feature cache hit {path.name} ({', '.join(f'{s}: {tuple(stored[s].shape)}' for s in SPLITS)})")
+            return {s: stored[s] for s in SPLITS}, float(stored["volumes_per_second"]), True
+        except Exception as exc:  # unreadable cache entry: recompute it
+            log(f"feature cache entry {path.name} unreadable ({exc}); recomputing")
+    start = time.perf_counter()
+    features = {s: extract(lifted, dataset.splits[s].volumes, mean, std, batch_size, device, dtype) for s in SPLITS}
+    total = sum(len(dataset.splits[s]) for s in SPLITS)
+    vps = total / max(time.perf_counter() - start, 1e-9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    torch.save({**features, "volumes_per_second": torch.tensor(vps), "parts": json.dumps(parts, sort_keys=True, default=str)}, tmp)
+    os.replace(tmp, path)
+    log(f"feature cache miss: extracted {total} volumes at {vps:.2f} volumes/s -> {path.name}")
+    return features, vps, False

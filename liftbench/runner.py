@@ -1,0 +1,185 @@
+"""The grid: planning dataset × backbone × strategy × protocol × seed, resuming, executing, recording.
+
+Each run is keyed by a hash of its :class:`RunSpec`; a run whose key already has a result file in the
+results folder is not run again (unless ``force``), so an interrupted study resumes where it stopped.
+A run writes exactly one Parquet file, atomically; a run that cannot apply (ACS on a ViT) is recorded
+as ``skipped`` with the reason, one that raises as ``failed`` with the error, and the grid goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from liftbench.errors import CannotLiftError, UsageError
+from liftbench.lifting.planes import DEFAULT_SCHEDULE, parse_schedule, schedule_text
+from liftbench.protocols.context import ProtocolResult, RunContext, RunSpec
+from liftbench.provenance import now, provenance
+from liftbench.registry import Entry, Registry
+from liftbench.results import check_writable, run_path, write_atomic, write_run
+
+SCHEDULED = ("pcm", "pcg")  # strategies that take a plane schedule
+POOLING = {"pcm": "mean", "pcg": "adaptive"}
+
+
+@dataclass
+class PlannedRun:
+    spec: RunSpec
+    skip_reason: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.spec.key()
+
+
+def _skip_reason(registry: Registry, dataset: Entry, backbone: Entry, strategy: Entry, protocol: Entry, strategies: Sequence[Entry]) -> str:
+    family = backbone.meta.get("family", "")
+    if family not in strategy.families:
+        return f"strategy {strategy.name!r} cannot lift a {family} backbone ({backbone.name}); it lifts: {', '.join(strategy.families)}"
+    if protocol.meta.get("needs_masks") and not dataset.meta.get("has_masks"):
+        return f"protocol {protocol.name!r} needs lesion masks, which dataset {dataset.name!r} does not provide"
+    names = {s.name for s in strategies}
+    if family == "cnn" and strategy.name == "pcm" and "pcg" in names:
+        return "pcm is identical to pcg for a CNN (no global tokens to pool): run once, as pcg"
+    return ""
+
+
+def plan(
+    registry: Registry,
+    *,
+    datasets: Sequence[Entry],
+    backbones: Sequence[Entry],
+    strategies: Sequence[Entry],
+    protocols: Sequence[Entry],
+    seeds: Sequence[int],
+    size: int,
+    weights: str,
+    schedule: str | None = None,
+    options: dict[str, Any] | None = None,
+    dataset_options: dict[str, Any] | None = None,
+) -> list[PlannedRun]:
+    """Every run of the grid, in an order that keeps caches warm (seeds innermost)."""
+    sched = schedule_text(parse_schedule(schedule) if schedule else DEFAULT_SCHEDULE)
+    opts = json.dumps(options or {}, sort_keys=True)
+    data_opts = json.dumps(dataset_options or {}, sort_keys=True)
+    for dataset in datasets:
+        sizes = dataset.meta.get("sizes") or ()
+        if sizes and size not in sizes:
+            raise UsageError(f"dataset {dataset.name!r} has no size {size}; valid sizes: {', '.join(map(str, sizes))}")
+    runs = []
+    for dataset in datasets:
+        for backbone in backbones:
+            for strategy in strategies:
+                for protocol in protocols:
+                    reason = _skip_reason(registry, dataset, backbone, strategy, protocol, strategies)
+                    for seed in seeds:
+                        spec = RunSpec(
+                            dataset=dataset.name, size=size, backbone=backbone.name, weights=weights,
+                            strategy=strategy.name, schedule=sched if strategy.name in SCHEDULED else "",
+                            protocol=protocol.name, seed=int(seed), options=opts, dataset_options=data_opts,
+                        )
+                        runs.append(PlannedRun(spec, reason))
+    return runs
+
+
+def existing_statuses(results_dir: Path) -> dict[str, str]:
+    """Run key → status of every readable result file directly in ``results_dir``."""
+    statuses = {}
+    for path in Path(results_dir).glob("*.parquet"):
+        try:
+            column = pq.read_table(path, columns=["status"]).column("status").to_pylist()
+        except Exception:
+            continue  # corrupt: reported by the leaderboard, rerun here
+        statuses[path.stem] = "failed" if "failed" in column else (column[0] if column else "ok")
+    return statuses
+
+
+def _peak_memory_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+@dataclass
+class ExecutionContext:
+    """What an executor needs: ``run_one(run)`` executes one run wherever it is called."""
+
+    registry: Registry
+    results_dir: Path
+    cache_dir: Path
+    device: str = "cpu"
+    data_root: str | None = None
+    log: Callable[[str], None] = print
+    on_done: Callable[[PlannedRun, str], None] = lambda run, status: None
+    counts: Counter = field(default_factory=Counter)
+
+    def _base_row(self, spec: RunSpec, key: str) -> dict[str, Any]:
+        backbone = self.registry.get("backbone", spec.backbone)
+        return {
+            "run_key": key, "kind": "run", "source": "measured", "citation": "",
+            "dataset": spec.dataset, "input_size": spec.size, "backbone": spec.backbone,
+            "backbone_model": str(backbone.meta.get("options", {}).get("model_name", "")),
+            "weights": spec.weights, "weights_sha256": "", "strategy": spec.strategy, "schedule": spec.schedule,
+            "pooling": POOLING.get(spec.strategy, ""), "backbone_mode": "eval", "protocol": spec.protocol,
+            "seed": spec.seed, "options": spec.options, "created_at": now(), **provenance(self.device),
+        }
+
+    def run_one(self, run: PlannedRun) -> str:
+        """Execute one run and write its result file; returns its status (ok | skipped | failed)."""
+        spec, key = run.spec, run.key
+        base = self._base_row(spec, key)
+        if run.skip_reason:
+            return self._finish(run, [{**base, "status": "skipped", "error": run.skip_reason}], None)
+        ctx = RunContext(spec, self.registry, self.cache_dir, self.device, self.data_root, self.log)
+        start = time.perf_counter()
+        try:
+            result: ProtocolResult = self.registry.get("protocol", spec.protocol).load()(ctx)
+        except UsageError:
+            raise  # a user mistake (missing file, bad option) stops the grid with a clear message
+        except CannotLiftError as exc:
+            return self._finish(run, [{**base, "status": "skipped", "error": str(exc)}], None)
+        except Exception as exc:
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            self.log(f"FAILED {spec.label()}: {detail}")
+            row = {**base, "status": "failed", "error": f"{detail}\n{traceback.format_exc(limit=-3)}"}
+            return self._finish(run, [row], None)
+        wall = time.perf_counter() - start
+        _, weights = ctx.backbone()
+        base.update(
+            weights=weights.source, weights_sha256=weights.sha256, wall_seconds=wall,
+            peak_memory_mb=_peak_memory_mb(), volumes_per_second=result.volumes_per_second, selected_on=result.selected_on,
+        )
+        rows = [{**base, "split": split, "metric": metric, "value": value, "status": "ok"} for split, metric, value in result.metrics]
+        return self._finish(run, rows, result)
+
+    def _finish(self, run: PlannedRun, rows: list[dict], result: ProtocolResult | None) -> str:
+        if result is not None and result.probabilities is not None:
+            table = pa.Table.from_pandas(result.probabilities, preserve_index=False)
+            write_atomic(table, self.results_dir / "probabilities" / f"{run.key}.parquet")
+        write_run(self.results_dir, run.key, rows)  # last: its presence means the run is complete
+        status = rows[0]["status"]
+        self.counts[status] += 1
+        self.on_done(run, status)
+        return status
+
+
+def execute(runs: list[PlannedRun], executor: Entry, ctx: ExecutionContext, *, force: bool = False, retry_failed: bool = False) -> list[PlannedRun]:
+    """Run what has no result yet (all with ``force``; failed ones too with ``retry_failed``)."""
+    check_writable(ctx.results_dir)
+    statuses = {} if force else existing_statuses(ctx.results_dir)
+    todo = [r for r in runs if r.key not in statuses or (retry_failed and statuses[r.key] == "failed")]
+    ctx.counts["already done"] = len(runs) - len(todo)
+    executor.load()(todo, ctx)
+    return todo
+
+
+def result_file(results_dir: Path, run: PlannedRun) -> Path:
+    return run_path(results_dir, run.key)
