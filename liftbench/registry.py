@@ -40,6 +40,29 @@ def load_target(target: str) -> Any:
     return obj
 
 
+def edit_distance(a: str, b: str) -> int:
+    """Optimal-string-alignment distance: typos, and swapped neighbours ('pgc' → 'pcg') cost 1."""
+    prev2, prev = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + cost)
+            if prev2 is not None and i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        prev2, prev = prev, row
+    return prev[len(b)]
+
+
+def closest(name: str, candidates: list[str]) -> str | None:
+    """The candidate a typo most likely meant: fewest edits, then most similar; None if none is close."""
+    if not candidates:
+        return None
+    scored = sorted(candidates, key=lambda c: (edit_distance(name, c), -difflib.SequenceMatcher(None, name, c).ratio()))
+    best = scored[0]
+    return best if edit_distance(name, best) <= max(1, len(name) // 2) else None
+
+
 @dataclass(frozen=True)
 class Entry:
     """One registered thing. ``target`` is ``"module:attr"``; strategies map families to targets."""
@@ -286,8 +309,7 @@ class Registry:
         return list(chosen.values())
 
     def _unknown_message(self, kind: str, name: str) -> str:
-        keys = [k for k in self._lookup[kind]]
-        close = difflib.get_close_matches(name.lower(), keys, n=1, cutoff=0.5)
-        hint = f"; did you mean {self._lookup[kind][close[0]]!r}?" if close else ""
+        close = closest(name.lower(), list(self._lookup[kind]))
+        hint = f"; did you mean {self._lookup[kind][close]!r}?" if close else ""
         available = ", ".join(self.names(kind)) or "(none registered)"
         return f"unknown {kind} {name!r}{hint or ';'} available: {available}"

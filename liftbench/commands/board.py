@@ -15,8 +15,9 @@ def _split(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
-def load_frame(dirs: list[Path], with_reported: bool | None) -> pd.DataFrame:
-    """Rows of every folder (problems reported on stderr), plus the paper's rows when asked for."""
+def load_frame(dirs: list[Path], with_reported: bool | None) -> tuple[pd.DataFrame, list[str]]:
+    """Rows of every folder plus the paper's rows when asked for; unreadable files are reported on
+    stderr and returned, so the command can exit non-zero after showing what it could read."""
     folder = read_results(dirs)
     for problem in folder.problems:
         print(f"liftbench: warning: {problem}", file=sys.stderr)
@@ -25,7 +26,7 @@ def load_frame(dirs: list[Path], with_reported: bool | None) -> pd.DataFrame:
         from liftbench.reported import reported_table
 
         frame = pd.concat([frame, reported_table().to_pandas()], ignore_index=True)
-    return frame
+    return frame, folder.problems
 
 
 def print_board(dirs: list[Path]) -> None:
@@ -33,7 +34,7 @@ def print_board(dirs: list[Path]) -> None:
     from liftbench.leaderboard import render
 
     try:
-        print(render(load_frame(dirs, with_reported=False), fmt="md", reported=False, metrics=None))
+        print(render(load_frame(dirs, with_reported=False)[0], fmt="md", reported=False, metrics=None))
     except UsageError as exc:
         print(f"(no leaderboard: {exc})")
 
@@ -59,7 +60,7 @@ def leaderboard_command(args) -> int:
         if args.check:
             print("leaderboards are up to date")
         return 0
-    frame = load_frame(dirs, args.reported)
+    frame, problems = load_frame(dirs, args.reported)
     text = leaderboard.render(
         frame,
         fmt=args.format,
@@ -80,4 +81,4 @@ def leaderboard_command(args) -> int:
         print(f"wrote {out}")
     else:
         print(text)
-    return 0
+    return 1 if problems else 0
