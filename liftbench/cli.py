@@ -49,11 +49,13 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="liftbench", description="How should a pretrained 2D backbone be lifted to 3D volumes?")
-    parser.add_argument("--disable-plugin", action="append", default=[], metavar="NAME", help="do not load this plugin (repeatable; also LIFTBENCH_DISABLE_PLUGINS=a,b)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--disable-plugin", action="append", default=argparse.SUPPRESS, metavar="NAME", help="do not load this plugin (repeatable; also LIFTBENCH_DISABLE_PLUGINS=a,b)")
+    parser = argparse.ArgumentParser(prog="liftbench", description="How should a pretrained 2D backbone be lifted to 3D volumes?", parents=[common])
+    parser.set_defaults(disable_plugin=[])
     sub = parser.add_subparsers(dest="command")
 
-    run = sub.add_parser("run", help="run a grid (no arguments: the demo on the synthetic set)")
+    run = sub.add_parser("run", parents=[common], help="run a grid (no arguments: the demo on the synthetic set)")
     run.add_argument("--strategies", help="comma list, glob or 'all' (default: all)")
     run.add_argument("--backbones", help="comma list, glob or 'all' (default: vits)")
     run.add_argument("--datasets", help="comma list, glob or 'all' (default: synthetic)")
@@ -76,10 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dataset-opt", action="append", metavar="KEY=VALUE", help="dataset option, e.g. n_train=200")
     run.add_argument("--no-leaderboard", action="store_true", help="do not print the leaderboard at the end")
 
-    lst = sub.add_parser("list", help="show registered strategies, backbones, datasets, protocols, executors, plugins")
+    lst = sub.add_parser("list", parents=[common], help="show registered strategies, backbones, datasets, protocols, executors, plugins")
     lst.add_argument("kind", nargs="?", help="one kind (strategies, backbones, ...) or 'plugins'")
 
-    board = sub.add_parser("leaderboard", help="render tables from results folders")
+    board = sub.add_parser("leaderboard", parents=[common], help="render tables from results folders")
     board.add_argument("dirs", nargs="*", default=["results"], help="results folders (default: results)")
     board.add_argument("--format", default="md", choices=["md", "latex", "html", "csv"])
     board.add_argument("--out", help="write to this file instead of printing")

@@ -61,8 +61,11 @@ def build_plugin_manager(disabled: Iterable[str] = (), extra: Iterable[tuple[str
         if name in blocked:
             infos[name] = PluginInfo(name, error="disabled")
             continue
-        pm.register(plugin, name=name)
         infos[name] = PluginInfo(name, distribution="(in-process)")
+        try:
+            pm.register(plugin, name=name)
+        except Exception as exc:
+            infos[name].error = f"Error registering plugin {name!r}: {type(exc).__name__}: {exc}"
     return pm, infos
 
 
@@ -86,9 +89,9 @@ def build_registry(disabled: Iterable[str] = (), extra: Iterable[tuple[str, obje
 
                 if isinstance(exc, PluginError):
                     raise
-                infos.setdefault(plugin_name, PluginInfo(plugin_name)).error = (
-                    f"plugin {plugin_name!r} failed to register {PLURAL[kind]}: {type(exc).__name__}: {exc}"
-                )
+                info = infos.setdefault(plugin_name, PluginInfo(plugin_name))
+                message = f"plugin {plugin_name!r} failed to register {PLURAL[kind]}: {type(exc).__name__}: {exc}"
+                info.error = f"{info.error}; {message}" if info.error else message
     return registry
 
 

@@ -168,8 +168,8 @@ class BackboneRegistrar(_Registrar):
         options: Mapping[str, Any] | None = None,
     ) -> Entry:
         """Add a backbone; ``options`` are passed to ``target`` (e.g. the timm model name)."""
-        if family not in ("vit", "cnn") and not family:
-            raise PluginError(f"backbone {name!r}: family must be given (e.g. 'vit' or 'cnn')")
+        if family not in ("vit", "cnn"):
+            raise PluginError(f"backbone {name!r}: invalid family {family!r}; valid: vit, cnn")
         meta = {"family": family, "options": dict(options or {})}
         return self._add(name, _check_target(self.kind, name, target), aliases, description, meta)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import resource
+import sys
 import time
 import traceback
 from collections import Counter
@@ -54,6 +55,30 @@ def _skip_reason(registry: Registry, dataset: Entry, backbone: Entry, strategy: 
     return ""
 
 
+def protocol_defaults(protocol: Entry) -> dict[str, Any] | None:
+    """A protocol's option defaults: ``DEFAULTS`` in its target's module (None: it takes any option)."""
+    target = protocol.load()
+    module = sys.modules.get(getattr(target, "__module__", ""), None)
+    defaults = getattr(module, "DEFAULTS", None)
+    return dict(defaults) if isinstance(defaults, dict) else None
+
+
+def options_per_protocol(protocols: Sequence[Entry], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each protocol keeps the options it understands (so they alone key its runs); an option no
+    selected protocol understands is a user mistake, caught before anything runs."""
+    per_protocol, used = {}, {"quick"}
+    for protocol in protocols:
+        defaults = protocol_defaults(protocol)
+        chosen = {k: v for k, v in options.items() if defaults is None or k in defaults or k == "quick"}
+        used |= set(chosen)
+        per_protocol[protocol.name] = chosen
+    unknown = [k for k in options if k not in used]
+    if unknown:
+        valid = sorted({k for p in protocols for k in (protocol_defaults(p) or {})})
+        raise UsageError(f"option {unknown[0]!r} does not apply to protocol(s) {', '.join(p.name for p in protocols)}; valid: {', '.join(valid)}")
+    return per_protocol
+
+
 def plan(
     registry: Registry,
     *,
@@ -70,7 +95,7 @@ def plan(
 ) -> list[PlannedRun]:
     """Every run of the grid, in an order that keeps caches warm (seeds innermost)."""
     sched = schedule_text(parse_schedule(schedule) if schedule else DEFAULT_SCHEDULE)
-    opts = json.dumps(options or {}, sort_keys=True)
+    per_protocol = {name: json.dumps(opts, sort_keys=True) for name, opts in options_per_protocol(protocols, options or {}).items()}
     data_opts = json.dumps(dataset_options or {}, sort_keys=True)
     for dataset in datasets:
         sizes = dataset.meta.get("sizes") or ()
@@ -86,7 +111,7 @@ def plan(
                         spec = RunSpec(
                             dataset=dataset.name, size=size, backbone=backbone.name, weights=weights,
                             strategy=strategy.name, schedule=sched if strategy.name in SCHEDULED else "",
-                            protocol=protocol.name, seed=int(seed), options=opts, dataset_options=data_opts,
+                            protocol=protocol.name, seed=int(seed), options=per_protocol[protocol.name], dataset_options=data_opts,
                         )
                         runs.append(PlannedRun(spec, reason))
     return runs

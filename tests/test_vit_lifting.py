@@ -251,3 +251,16 @@ def test_real_vit_small_at_64_cubed():
     assert features.pooled.shape == (1, 64, 384)
     assert features.patches.shape == (1, 384, 64, 4, 4)
     assert torch.isfinite(features.patches).all()
+
+
+@pytest.mark.parametrize("strategy", ["2d", "3d", "pcg"])
+@torch.no_grad()
+def test_sizes_that_are_not_patch_multiples_are_resized_in_plane(dinov3, strategy):
+    features = liftbench.lift(dinov3, strategy)(torch.rand(1, 1, 28, 28, 28))  # MedMNIST at 28
+    assert features.patches.shape == (1, 128, 28, 2, 2)
+
+
+@torch.no_grad()
+def test_invariant_holds_at_28(dinov3):
+    volume = torch.rand(1, 1, 28, 28, 28)
+    assert torch.equal(liftbench.lift(dinov3, "2d")(volume).pooled, liftbench.lift(dinov3, "pcg", schedule="HW")(volume).pooled)

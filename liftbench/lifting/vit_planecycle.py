@@ -87,7 +87,7 @@ class PlaneCycleViT(Lifted):
 
     def forward(self, volumes: torch.Tensor) -> Features:
         model = self.model
-        volumes = self.match_channels(volumes)
+        volumes = vt.fit_to_patch_grid(model, self.match_channels(volumes))
         batch, chans, depth, height, width = volumes.shape
         slices = volumes.transpose(1, 2).reshape(batch * depth, chans, height, width)
         patches = vt.embed_patches(model, slices)

@@ -37,7 +37,7 @@ class Slice2DViT(Lifted):
         if self._fallback is not None:
             return self._fallback(volumes)
         model = self.model
-        volumes = self.match_channels(volumes)
+        volumes = vt.fit_to_patch_grid(model, self.match_channels(volumes))
         batch, chans, depth, height, width = volumes.shape
         slices = volumes.transpose(1, 2).reshape(batch * depth, chans, height, width)
         if hasattr(model, "set_grad_checkpointing"):

@@ -100,3 +100,20 @@ def enter_blocks(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
 def class_token_index(model: nn.Module) -> int | None:
     """Index of the CLS token among the global tokens (None if the model has none)."""
     return 0 if getattr(model, "cls_token", None) is not None else None
+
+
+def fit_to_patch_grid(model: nn.Module, volumes: torch.Tensor) -> torch.Tensor:
+    """Resize each axial slice (bilinear) so H and W are multiples of the patch size.
+
+    A ViT cannot embed a 28-pixel side with 16-pixel patches; MedMNIST's 28³ volumes become
+    28 × 32 × 32 (depth untouched: slices are one voxel thick on every plane). Sizes that already fit
+    are returned untouched, so 32³ and 64³ inputs are exact.
+    """
+    ph, pw = model.patch_embed.patch_size
+    batch, chans, depth, height, width = volumes.shape
+    target = (max(ph, round(height / ph) * ph), max(pw, round(width / pw) * pw))
+    if target == (height, width):
+        return volumes
+    slices = volumes.transpose(1, 2).reshape(batch * depth, chans, height, width)
+    slices = nn.functional.interpolate(slices, size=target, mode="bilinear", align_corners=False)
+    return slices.reshape(batch, depth, chans, *target).transpose(1, 2)

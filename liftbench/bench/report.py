@@ -1,0 +1,153 @@
+"""Rendering bench results: a Markdown table and log-log plots of time and memory against volume size.
+
+The table has one row per backbone and strategy and, per volume size, the five numbers that decide
+whether a lifting is affordable: latency, volumes per second, GFLOP per volume, the achieved fraction
+of the matmul peak (is the time spent computing, or waiting?) and peak memory. Results measured with
+different batch sizes, dtypes, modes or devices are never mixed in one table or plot: each such
+group gets its own section and files. SVGs carry no date, so unchanged results re-plot identically.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+ORDER = ("2d", "3d", "acs", "pcm", "pcg")
+BACKBONE_ORDER = ("vits", "vitb", "vitl", "resnet50")
+MEASURES = (
+    ("latency_ms_median", "ms", "{:.1f}"),
+    ("volumes_per_second", "vol/s", "{:.2f}"),
+    ("gflops_per_volume", "GFLOP/vol", "{:.1f}"),
+    ("achieved_fraction_of_matmul_peak", "% peak", "{:.0%}"),
+    ("peak_memory_mb", "MB", "{:.0f}"),
+)
+
+
+def bench_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Bench rows only, with the batch and dtype unpacked from ``options`` as columns."""
+    f = frame[frame["kind"] == "bench"].copy()
+    opts = f["options"].map(lambda text: json.loads(text) if text else {})
+    f["batch"] = opts.map(lambda o: int(o.get("batch", 1)))
+    f["dtype"] = opts.map(lambda o: str(o.get("dtype", "fp32")))
+    return f
+
+
+def _groups(f: pd.DataFrame):
+    for (protocol, dtype, batch, device), group in f.groupby(["protocol", "dtype", "batch", "device"], sort=True):
+        yield (protocol, dtype, int(batch), device), group
+
+
+def _strategy_rank(name: str) -> tuple[int, str]:
+    return (ORDER.index(name) if name in ORDER else len(ORDER), name)
+
+
+def _backbone_rank(name: str) -> tuple[int, str]:
+    return (BACKBONE_ORDER.index(name) if name in BACKBONE_ORDER else len(BACKBONE_ORDER), name)
+
+
+def _cell_status(group: pd.DataFrame, backbone: str, strategy: str, size: int) -> tuple[str, pd.Series | None]:
+    rows = group[(group["backbone"] == backbone) & (group["strategy"] == strategy) & (group["input_size"] == size)]
+    if rows.empty:
+        return "", None
+    if (rows["status"] == "skipped").all():
+        return "skipped", None
+    if (rows["status"] == "failed").any():
+        error = str(rows["error"].iloc[0] or "")
+        return ("OOM" if error.startswith("out of memory") else "failed"), None
+    return "ok", rows.set_index("metric")["value"]
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """The Markdown report: one section and table per (mode, dtype, batch, device)."""
+    f = bench_rows(frame)
+    if f.empty:
+        return "No bench results.\n"
+    out = ["# liftbench bench", ""]
+    for (protocol, dtype, batch, device), group in _groups(f):
+        sizes = sorted(int(s) for s in group["input_size"].unique())
+        peaks = group[group["metric"] == "matmul_peak_gflops"]["value"]
+        mode = "forward + backward + AdamW step" if protocol == "bench-train" else "forward"
+        out.append(f"## {mode}, {dtype}, batch {batch} — {device}")
+        out.append("")
+        weights = ", ".join(sorted(set(group["weights"].dropna())))
+        line = f"Weights: {weights}. Latency is the median over repeats; % peak is achieved FLOP/s over a {dtype} matmul peak"
+        if not peaks.empty:
+            line += f" of {peaks.median():.0f} GFLOP/s (median over configurations; measured before each)"
+        out += [line + ".", ""]
+        header = ["backbone", "strategy"] + [f"{s}³ {label}" for s in sizes for _, label, _ in MEASURES]
+        out.append("| " + " | ".join(header) + " |")
+        out.append("|" + "|".join(["---", "---"] + ["---:"] * (len(header) - 2)) + "|")
+        for backbone in sorted(group["backbone"].unique(), key=_backbone_rank):
+            strategies = sorted(group[group["backbone"] == backbone]["strategy"].unique(), key=_strategy_rank)
+            for strategy in strategies:
+                cells = [backbone, strategy]
+                for size in sizes:
+                    status, values = _cell_status(group, backbone, strategy, size)
+                    if values is None:
+                        cells += [status] + [""] * (len(MEASURES) - 1)
+                        continue
+                    cells += [fmt.format(values[m]) if m in values and pd.notna(values[m]) else "" for m, _, fmt in MEASURES]
+                out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def plot(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Log-log time and memory against volume size, a line per strategy, a panel per backbone.
+
+    Files: ``time_<mode>_<dtype>_b<batch>.png|svg`` and ``memory_...`` (device appended if several).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    f = bench_rows(frame)
+    f = f[f["status"] == "ok"]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    several_devices = f["device"].nunique() > 1
+    for index, ((protocol, dtype, batch, _device), group) in enumerate(_groups(f)):
+        suffix = f"{protocol.removeprefix('bench-')}_{dtype}_b{batch}" + (f"_d{index}" if several_devices else "")
+        backbones = sorted(group["backbone"].unique(), key=_backbone_rank)
+        for metric, name, ylabel in (("latency_ms_median", "time", "forward time (ms)"), ("peak_memory_mb", "memory", "peak memory (MB)")):
+            if protocol == "bench-train":
+                ylabel = ylabel.replace("forward", "train step")
+            fig, axes = plt.subplots(1, len(backbones), figsize=(4.2 * len(backbones), 3.6), squeeze=False)
+            for ax, backbone in zip(axes[0], backbones, strict=True):
+                sub = group[(group["backbone"] == backbone) & (group["metric"] == metric) & (group["value"] > 0)]
+                for strategy in sorted(sub["strategy"].unique(), key=_strategy_rank):
+                    line = sub[sub["strategy"] == strategy].sort_values("input_size")
+                    ax.plot(line["input_size"], line["value"], marker="o", label=strategy, color=f"C{_strategy_rank(strategy)[0] % 10}")
+                ax.set_xscale("log", base=2)
+                ax.set_yscale("log")
+                ax.set_title(backbone)
+                ax.set_xlabel("volume size (voxels per side)")
+                ax.set_ylabel(ylabel)
+                sizes = sorted(group["input_size"].unique())
+                ax.set_xticks(sizes, [f"{s}³" for s in sizes])
+                ax.grid(True, which="both", alpha=0.3)
+                if len(sub):
+                    ax.legend(fontsize=8)
+            fig.suptitle(f"{name}: {protocol.removeprefix('bench-')}, {dtype}, batch {batch}")
+            fig.tight_layout()
+            stem = out / f"{name}_{suffix}"
+            fig.savefig(stem.with_suffix(".png"), dpi=120)
+            fig.savefig(stem.with_suffix(".svg"), metadata={"Date": None})
+            plt.close(fig)
+            written += [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    return written
+
+
+def write_report(frame: pd.DataFrame, results_dir: Path) -> list[Path]:
+    """``<results_dir>/bench.md`` and ``<results_dir>/plots/*``; returns the files written."""
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    md = results_dir / "bench.md"
+    tmp = md.with_name(".bench.md.tmp")
+    tmp.write_text(markdown(frame))
+    tmp.replace(md)
+    return [md, *plot(frame, results_dir / "plots")]

@@ -1,0 +1,196 @@
+"""The benchmark sweep: every (backbone, strategy, volume size, batch) measured, one Parquet file each.
+
+Each configuration is measured in one process, one after another, so the numbers share a machine
+state; the matmul peak is measured just before each configuration's timing, so a neighbour's load
+affects the peak and the measurement alike. A strategy that cannot lift a backbone (ACS on a ViT, or
+PCm on a CNN when PCg is also requested: they are identical there) is recorded as skipped; a
+configuration that runs out of memory is recorded as failed with error ``"out of memory"``, and any
+other error as failed with its message — the sweep goes on in every case. The backbone is built
+once per backbone and lifted anew per strategy (``unlift`` restores it), so strategies share weights.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import traceback
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from liftbench.bench.flops import count_flops
+from liftbench.bench.measure import is_out_of_memory, matmul_peak_gflops, peak_memory_mb, time_call
+from liftbench.errors import CannotLiftError
+from liftbench.lifting.api import lift_with
+from liftbench.provenance import now, provenance
+from liftbench.registry import Entry, Registry
+from liftbench.results import write_run
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What is swept besides backbone and strategy, and how carefully it is measured."""
+
+    sizes: tuple[int, ...] = (32, 64)
+    batches: tuple[int, ...] = (1,)
+    device: str = "cpu"
+    dtype: str = "fp32"
+    train: bool = False
+    warmup: int = 2
+    repeats: int = 5
+    weights: str = "random"
+    matmul_n: int = 2048
+
+    @property
+    def protocol(self) -> str:
+        return "bench-train" if self.train else "bench-forward"
+
+
+def bench_key(backbone: str, strategy: str, size: int, batch: int, settings: BenchSettings) -> str:
+    """The result file's name: a hash of what defines the configuration (not of how often it is timed)."""
+    spec = {"kind": "bench", "backbone": backbone, "strategy": strategy, "size": size, "batch": batch,
+            "device": settings.device, "dtype": settings.dtype, "train": settings.train, "weights": settings.weights}
+    return "bench-" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def make_step(lifted: torch.nn.Module, volumes: torch.Tensor, settings: BenchSettings) -> Callable[[], Any]:
+    """One measured call: a forward under ``no_grad``, or forward + backward + AdamW step with ``train``.
+
+    Training steps change the (random) weights a little; time, memory and FLOPs do not depend on their values.
+    """
+    device_type = torch.device(settings.device).type
+    cast = torch.autocast(device_type, dtype=DTYPES[settings.dtype]) if settings.dtype != "fp32" else nullcontext()
+    if not settings.train:
+        lifted.eval()
+
+        def forward() -> Any:
+            with torch.no_grad(), cast:
+                return lifted(volumes)
+
+        return forward
+    lifted.train()
+    optimizer = torch.optim.AdamW([p for p in lifted.parameters() if p.requires_grad], lr=1e-6)
+
+    def train_step() -> None:
+        with cast:
+            features = lifted(volumes)
+        loss = features.pooled.float().mean() + features.patches.float().mean()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return train_step
+
+
+def measure(lifted: torch.nn.Module, size: int, batch: int, settings: BenchSettings) -> dict[str, float]:
+    """Every metric of one configuration (see the module docstring for the method)."""
+    gen = torch.Generator().manual_seed(0)
+    volumes = torch.randn(batch, 1, size, size, size, generator=gen).to(settings.device)
+    step = make_step(lifted, volumes, settings)
+    flops = count_flops(step)  # also the first warm-up call
+    memory = peak_memory_mb(step, settings.device)
+    peak = matmul_peak_gflops(settings.device, DTYPES[settings.dtype], n=settings.matmul_n)
+    timing = time_call(step, settings.device, warmup=settings.warmup, repeats=settings.repeats)
+    seconds = timing.median_ms / 1000.0
+    achieved = flops / seconds / 1e9
+    return {
+        "latency_ms_median": timing.median_ms, "latency_ms_iqr": timing.iqr_ms,
+        "latency_ms_min": timing.min_ms, "latency_ms_max": timing.max_ms,
+        "volumes_per_second": batch / seconds, "peak_memory_mb": memory,
+        "gflops_per_volume": flops / batch / 1e9, "achieved_gflops": achieved,
+        "achieved_fraction_of_matmul_peak": achieved / peak, "matmul_peak_gflops": peak,
+    }
+
+
+def _skip_reason(backbone: Entry, strategy: Entry, chosen: Sequence[str]) -> str:
+    family = backbone.meta.get("family", "")
+    if family not in strategy.families:
+        return f"strategy {strategy.name!r} cannot lift a {family} backbone ({backbone.name}); it lifts: {', '.join(strategy.families)}"
+    if family == "cnn" and strategy.name == "pcm" and "pcg" in chosen:
+        return "pcm is identical to pcg for a CNN (no global tokens to pool): run once, as pcg"
+    return ""
+
+
+def _cleanup(device: str) -> None:
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+
+
+def run_sweep(
+    registry: Registry,
+    backbones: Sequence[Entry],
+    strategies: Sequence[Entry],
+    settings: BenchSettings,
+    results_dir: Path,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Measure every configuration, write ``<results_dir>/<key>.parquet`` for each; return all rows."""
+    chosen = [s.name for s in strategies]
+    options = {k: v for k, v in asdict(settings).items() if k not in ("sizes", "batches", "device", "weights")}
+    all_rows: list[dict[str, Any]] = []
+    for backbone in backbones:
+        torch.manual_seed(0)
+        model, weights = backbone.load()(settings.weights, **backbone.meta.get("options", {}))
+        model = model.to(settings.device)
+        for strategy in strategies:
+            reason, lifted = _skip_reason(backbone, strategy, chosen), None
+            if not reason:
+                try:
+                    lifted = lift_with(registry, model, strategy.name)
+                except CannotLiftError as exc:
+                    reason = str(exc)
+            described = lifted.describe() if lifted is not None else {"schedule": "", "pooling": ""}
+            for size in settings.sizes:
+                for batch in settings.batches:
+                    key = bench_key(backbone.name, strategy.name, size, batch, settings)
+                    base = {
+                        "run_key": key, "kind": "bench", "source": "measured", "citation": "", "dataset": "",
+                        "input_size": size, "backbone": backbone.name,
+                        "backbone_model": str(backbone.meta.get("options", {}).get("model_name", "")),
+                        "weights": weights.source, "weights_sha256": weights.sha256, "strategy": strategy.name,
+                        "schedule": described.get("schedule", ""), "pooling": described.get("pooling", ""),
+                        "backbone_mode": "train" if settings.train else "eval", "protocol": settings.protocol,
+                        "seed": 0, "options": json.dumps({**options, "batch": batch}, sort_keys=True), "split": "",
+                        "created_at": now(), **provenance(settings.device),
+                    }
+                    label = f"{backbone.name} {strategy.name} {size}^3 batch {batch}"
+                    if reason:
+                        rows = [{**base, "status": "skipped", "error": reason}]
+                        log(f"{label}: skipped ({reason})")
+                    else:
+                        rows = _measure_rows(lifted, size, batch, settings, base, label, log)
+                    write_run(results_dir, key, rows)
+                    all_rows.extend(rows)
+            if lifted is not None:
+                model = lifted.unlift()
+            del lifted
+            _cleanup(settings.device)
+        del model
+        _cleanup(settings.device)
+    return all_rows
+
+
+def _measure_rows(lifted, size, batch, settings, base, label, log) -> list[dict[str, Any]]:
+    try:
+        metrics = measure(lifted, size, batch, settings)
+    except Exception as exc:
+        _cleanup(settings.device)
+        if is_out_of_memory(exc):
+            log(f"{label}: out of memory")
+            return [{**base, "status": "failed", "error": "out of memory"}]
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        log(f"{label}: FAILED {detail}")
+        return [{**base, "status": "failed", "error": f"{detail}\n{traceback.format_exc(limit=-3)}"}]
+    log(f"{label}: {metrics['latency_ms_median']:.1f} ms, {metrics['gflops_per_volume']:.1f} GFLOP/vol, "
+        f"{100 * metrics['achieved_fraction_of_matmul_peak']:.0f}% of peak, {metrics['peak_memory_mb']:.0f} MB")
+    extra = {"wall_seconds": metrics["latency_ms_median"] / 1000.0, "peak_memory_mb": metrics["peak_memory_mb"],
+             "volumes_per_second": metrics["volumes_per_second"]}
+    return [{**base, **extra, "metric": name, "value": float(value), "status": "ok"} for name, value in metrics.items()]

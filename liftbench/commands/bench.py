@@ -1,0 +1,88 @@
+"""``liftbench bench``: measure the cost of every lifting over volume sizes and batch sizes.
+
+Random weights by default: cost does not depend on weight values, and a benchmark should not need a
+download. Results go to ``<results>/<key>.parquet`` (``kind="bench"``), ``<results>/bench.md`` and
+``<results>/plots/``. A failed or out-of-memory configuration is recorded and the sweep goes on; the
+command then exits with status 1, like ``liftbench run`` with failed runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from liftbench.errors import UsageError
+
+DTYPES = ("fp32", "bf16")
+
+
+def add_parser(subparsers) -> None:
+    """Add the ``bench`` subcommand to the CLI's subparsers."""
+    bench = subparsers.add_parser("bench", help="measure time, memory and FLOPs of each lifting over volume sizes")
+    bench.add_argument("--strategies", default="all", help="comma list, glob or 'all' (default: all)")
+    bench.add_argument("--backbones", default="vits", help="comma list, glob or 'all' (default: vits)")
+    bench.add_argument("--sizes", default="32,64", help="volume sizes (voxels per side), comma list (default: 32,64)")
+    bench.add_argument("--batch", default="1", help="batch sizes, comma list (default: 1)")
+    bench.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    bench.add_argument("--dtype", default="fp32", help="fp32 or bf16 (autocast) (default fp32)")
+    bench.add_argument("--train", action="store_true", help="measure forward + backward + AdamW step instead of forward")
+    bench.add_argument("--repeats", type=int, default=5, help="timed calls per configuration (default 5)")
+    bench.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (default 2)")
+    bench.add_argument("--weights", default="random", help="random (default), pretrained, or a checkpoint path")
+    bench.add_argument("--results", default="results/bench", help="results folder (default results/bench)")
+
+
+def parse_ints(text: str, flag: str) -> tuple[int, ...]:
+    """``32,64,128`` as positive integers, in the order given, without duplicates."""
+    try:
+        values = [int(part) for part in str(text).split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"invalid {flag} {text!r}: give positive integers separated by commas, e.g. 32,64") from None
+    if not values or any(v < 1 for v in values):
+        raise UsageError(f"invalid {flag} {text!r}: give positive integers separated by commas, e.g. 32,64")
+    return tuple(dict.fromkeys(values))
+
+
+def check_device(device: str) -> str:
+    import torch
+
+    if device == "cpu":
+        return device
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {device}: no CUDA device is available on this machine; use --device cpu")
+        return device
+    raise UsageError(f"invalid --device {device!r}: use cpu or cuda")
+
+
+def bench_command(args) -> int:
+    from liftbench.bench.report import write_report
+    from liftbench.bench.sweep import BenchSettings, run_sweep
+    from liftbench.plugins import build_registry
+    from liftbench.results import check_writable, read_results
+
+    if args.dtype not in DTYPES:
+        raise UsageError(f"invalid --dtype {args.dtype!r}: use {' or '.join(DTYPES)}")
+    if args.repeats < 1 or args.warmup < 0:
+        raise UsageError("--repeats must be at least 1 and --warmup at least 0")
+    settings = BenchSettings(
+        sizes=parse_ints(args.sizes, "--sizes"), batches=parse_ints(args.batch, "--batch"),
+        device=check_device(args.device), dtype=args.dtype, train=args.train,
+        warmup=args.warmup, repeats=args.repeats, weights=args.weights,
+    )
+    registry = build_registry(getattr(args, "disable_plugin", []))
+    for info in registry.plugins.values():
+        if info.error and info.error != "disabled":
+            print(f"liftbench: warning: {info.error}", file=sys.stderr)
+    backbones = registry.resolve("backbone", args.backbones)
+    strategies = registry.resolve("strategy", args.strategies)
+    results_dir = check_writable(Path(args.results))
+    if settings.weights == "random":
+        print("liftbench bench: random weights (cost does not depend on weight values)")
+    rows = run_sweep(registry, backbones, strategies, settings, results_dir, log=lambda msg: print(msg, flush=True))
+    written = write_report(read_results(results_dir).frame, results_dir)
+    failed = sum(1 for r in rows if r["status"] == "failed" and r.get("metric") in (None, ""))
+    print(f"\nwrote {len({r['run_key'] for r in rows})} result files, {written[0]} and {len(written) - 1} plot files under {results_dir}/")
+    if failed:
+        print(f"{failed} configurations failed (recorded with their error in {results_dir}/)")
+    return 1 if failed else 0

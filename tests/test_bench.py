@@ -1,0 +1,189 @@
+"""``liftbench bench``: FLOP counting with CPU attention, the sweep, its files, OOM and skip handling."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from liftbench import hookimpl
+from liftbench.bench.flops import count_flops, flops_by_operator, register_cpu_attention_formulas
+from liftbench.bench.measure import is_out_of_memory, peak_memory_mb, time_call
+from liftbench.bench.report import write_report
+from liftbench.bench.sweep import BenchSettings, run_sweep
+from liftbench.errors import UsageError
+from liftbench.lifting.api import lift_with
+from liftbench.plugins import build_registry
+from liftbench.results import read_results
+
+timm = pytest.importorskip("timm")
+
+TINY_VIT = {"model_name": "vit_small_patch16_dinov3", "global_pool": "token", "depth": 2, "embed_dim": 64, "num_heads": 1}
+TINY_CNN = {"model_name": "resnet10t"}
+FAST = {"warmup": 1, "repeats": 2, "matmul_n": 256}
+
+
+class TinyBackbones:
+    """An in-process plugin: a 2-block DINOv3-style ViT (head_dim 64) and a small ResNet."""
+
+    @hookimpl
+    def liftbench_register_backbones(self, registrar):
+        registrar.add("tinyvit", "liftbench.backbones:create_timm_backbone", family="vit", options=TINY_VIT)
+        registrar.add("tinycnn", "liftbench.backbones:create_timm_backbone", family="cnn", options=TINY_CNN)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One thread: the tests check what is recorded, not speed, and must not fight other jobs for cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return build_registry(extra=[("tiny-backbones", TinyBackbones())])
+
+
+# ------------------------------------------------------------------------------------------- FLOPs
+
+
+def test_cpu_attention_formula_matches_analytic_count():
+    assert "_scaled_dot_product_flash_attention_for_cpu" in register_cpu_attention_formulas()
+    b, h, lq, lk, d = 2, 3, 40, 24, 64
+    q = torch.randn(b, h, lq, d, requires_grad=True)
+    k, v = torch.randn(b, h, lk, d, requires_grad=True), torch.randn(b, h, lk, d, requires_grad=True)
+    forward = 4 * b * h * lq * lk * d
+    assert count_flops(lambda: F.scaled_dot_product_attention(q, k, v)) == forward
+    per_op = flops_by_operator(lambda: F.scaled_dot_product_attention(q, k, v).sum().backward())
+    assert sum(per_op.values()) == forward + forward * 5 // 2  # torch's backward rule: 2.5x forward
+    assert register_cpu_attention_formulas()  # idempotent: a second call registers nothing twice
+
+
+def _flops_per_block_token(registry, strategy: str, size: int) -> float:
+    """Counted FLOPs of one volume over the tokens its blocks process (global + patch tokens)."""
+    torch.manual_seed(0)
+    model, _ = registry.get("backbone", "tinyvit").load()("random", **registry.get("backbone", "tinyvit").meta["options"])
+    lifted = lift_with(registry, model.eval(), strategy)
+    volume = torch.randn(1, 1, size, size, size)
+    with torch.no_grad():
+        flops = count_flops(lambda: lifted(volume))
+    grid, g = size // 16, 5
+    tokens = size * (grid * grid + g) if strategy == "2d" else size * grid * grid + g
+    return flops / tokens
+
+
+def test_flatten3d_flops_per_token_grow_slice2d_flat(registry):
+    grow = {s: _flops_per_block_token(registry, s, 64) / _flops_per_block_token(registry, s, 32) for s in ("2d", "3d")}
+    assert grow["3d"] >= 1.5, grow  # attention over all D·h·w tokens: counted, so per-token cost grows
+    assert 0.8 <= grow["2d"] <= 1.2, grow  # attention within one slice: flat
+
+
+# ---------------------------------------------------------------------------------------- measure
+
+
+def test_measure_helpers():
+    timing = time_call(lambda: torch.ones(1000).sum(), "cpu", warmup=1, repeats=4)
+    assert timing.repeats == 4 and timing.min_ms <= timing.median_ms <= timing.max_ms and timing.iqr_ms >= 0
+    assert peak_memory_mb(lambda: torch.ones(50_000_000).sum(), "cpu") > 100  # 200 MB tensor
+    assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory"))
+    assert is_out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate"))
+    assert not is_out_of_memory(RuntimeError("shape mismatch"))
+
+
+# ----------------------------------------------------------------------------------------- sweep
+
+
+def test_sweep_writes_parquet_markdown_and_plots(registry, tmp_path):
+    settings = BenchSettings(sizes=(32, 48), batches=(1,), **FAST)
+    backbones = registry.resolve("backbone", "tinyvit,tinycnn")
+    strategies = registry.resolve("strategy", "all")
+    rows = run_sweep(registry, backbones, strategies, settings, tmp_path, log=lambda msg: None)
+    frame = read_results(tmp_path).frame
+    assert len(list(tmp_path.glob("*.parquet"))) == 2 * 5 * 2
+    assert set(frame["kind"]) == {"bench"} and set(frame["protocol"]) == {"bench-forward"}
+    assert len(frame) == len(rows)
+    status = frame.groupby(["backbone", "strategy"])["status"].first().to_dict()
+    assert status[("tinyvit", "acs")] == "skipped" and status[("tinycnn", "pcm")] == "skipped"
+    assert all(v == "ok" for k, v in status.items() if k not in {("tinyvit", "acs"), ("tinycnn", "pcm")})
+    ok = frame[frame["status"] == "ok"]
+    for metric in ("latency_ms_median", "latency_ms_iqr", "volumes_per_second", "peak_memory_mb",
+                   "gflops_per_volume", "achieved_fraction_of_matmul_peak", "matmul_peak_gflops"):
+        assert (ok[ok["metric"] == metric]["value"] >= 0).all() and (ok["metric"] == metric).sum() == 16
+    assert json.loads(ok["options"].iloc[0])["batch"] == 1 and json.loads(ok["options"].iloc[0])["dtype"] == "fp32"
+    assert set(frame["dataset"]) == {""} and set(frame["input_size"]) == {32, 48}
+    gflops = ok[ok["metric"] == "gflops_per_volume"].set_index(["backbone", "strategy", "input_size"])["value"]
+    assert gflops[("tinyvit", "3d", 48)] > gflops[("tinyvit", "3d", 32)] > 0 and gflops[("tinycnn", "acs", 32)] > 0
+
+    written = write_report(frame, tmp_path)
+    text = (tmp_path / "bench.md").read_text()
+    assert "| tinyvit | acs | skipped |" in text and "48³ ms" in text and "% peak" in text
+    names = {p.name for p in written}
+    assert {"time_forward_fp32_b1.png", "time_forward_fp32_b1.svg", "memory_forward_fp32_b1.png", "memory_forward_fp32_b1.svg"} <= names
+    assert all(p.stat().st_size > 0 for p in written)
+
+
+@pytest.mark.parametrize("error", [torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"),
+                                   RuntimeError("DefaultCPUAllocator: can't allocate memory"),
+                                   RuntimeError("something else broke")])
+def test_out_of_memory_is_recorded_and_the_sweep_goes_on(registry, tmp_path, monkeypatch, error):
+    from liftbench.lifting.vit_flatten3d import Flatten3DViT
+
+    def exhausted(self, volumes):
+        raise error
+
+    monkeypatch.setattr(Flatten3DViT, "forward", exhausted)
+    settings = BenchSettings(sizes=(16,), **FAST)
+    run_sweep(registry, registry.resolve("backbone", "tinyvit"), registry.resolve("strategy", "3d,2d"), settings, tmp_path, log=lambda m: None)
+    frame = read_results(tmp_path).frame
+    failed = frame[frame["strategy"] == "3d"]
+    assert list(failed["status"]) == ["failed"]
+    if "broke" in str(error):
+        assert "something else broke" in failed["error"].iloc[0]
+    else:
+        assert failed["error"].iloc[0] == "out of memory"
+    assert set(frame[frame["strategy"] == "2d"]["status"]) == {"ok"}
+    assert "OOM" in write_report(frame, tmp_path)[0].read_text() or "broke" in str(error)
+
+
+# ------------------------------------------------------------------------------------------- CLI
+
+
+def _args(**overrides) -> argparse.Namespace:
+    from liftbench.commands.bench import add_parser
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--disable-plugin", action="append", default=[])
+    add_parser(parser.add_subparsers(dest="command"))
+    argv = ["bench"] + [item for key, value in overrides.items() for item in (f"--{key.replace('_', '-')}", str(value))]
+    return parser.parse_args(argv)
+
+
+def test_bench_command_end_to_end(registry, tmp_path, monkeypatch):
+    from liftbench.commands.bench import bench_command
+
+    monkeypatch.setattr("liftbench.plugins.build_registry", lambda *a, **k: registry)
+    import liftbench.bench.sweep as sweep_module
+
+    small_peak = sweep_module.matmul_peak_gflops
+    monkeypatch.setattr(sweep_module, "matmul_peak_gflops", lambda device, dtype, n: small_peak(device, dtype, n=256))
+    args = _args(backbones="tinyvit", strategies="2d,acs", sizes="16", batch="1,2", repeats=1, warmup=0, results=tmp_path)
+    assert bench_command(args) == 0
+    frame = read_results(tmp_path).frame
+    ok = frame[frame["status"] == "ok"]
+    assert sorted({json.loads(o)["batch"] for o in ok["options"]}) == [1, 2]
+    assert (tmp_path / "bench.md").exists() and (tmp_path / "plots").is_dir()
+
+
+@pytest.mark.parametrize("flag, value", [("sizes", "32,x"), ("sizes", "0"), ("batch", ""), ("dtype", "fp8"),
+                                         ("device", "tpu"), ("repeats", "0"), ("strategies", "nosuch")])
+def test_bench_command_user_mistakes(registry, tmp_path, monkeypatch, flag, value):
+    from liftbench.commands.bench import bench_command
+
+    monkeypatch.setattr("liftbench.plugins.build_registry", lambda *a, **k: registry)
+    with pytest.raises(UsageError):
+        bench_command(_args(**{flag: value, "results": tmp_path}))
