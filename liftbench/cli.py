@@ -49,10 +49,11 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    disable_help = "do not load this plugin (repeatable; also LIFTBENCH_DISABLE_PLUGINS=a,b)"
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--disable-plugin", action="append", default=argparse.SUPPRESS, metavar="NAME", help="do not load this plugin (repeatable; also LIFTBENCH_DISABLE_PLUGINS=a,b)")
-    parser = argparse.ArgumentParser(prog="liftbench", description="How should a pretrained 2D backbone be lifted to 3D volumes?", parents=[common])
-    parser.set_defaults(disable_plugin=[])
+    common.add_argument("--disable-plugin", action="append", default=[], metavar="NAME", help=disable_help)
+    parser = argparse.ArgumentParser(prog="liftbench", description="How should a pretrained 2D backbone be lifted to 3D volumes?")
+    parser.add_argument("--disable-plugin", dest="disable_plugin_global", action="append", default=[], metavar="NAME", help=disable_help)
     sub = parser.add_subparsers(dest="command")
 
     run = sub.add_parser("run", parents=[common], help="run a grid (no arguments: the demo on the synthetic set)")
@@ -101,12 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.disable_plugin = args.disable_plugin_global + getattr(args, "disable_plugin", [])
     try:
         if args.command in (None, "run"):
             from liftbench.commands.run import run_command
 
             if args.command is None:
+                disabled = args.disable_plugin
                 args = parser.parse_args(["run"])
+                args.disable_plugin = disabled
             return run_command(args)
         if args.command == "list":
             from liftbench.commands.listing import list_command

@@ -53,12 +53,8 @@ def ref_planecycle(model, volume, schedule, pooling):
     g = globals_[0].shape[1]
     for i, block in enumerate(model.blocks):
         plane = schedule[i % len(schedule)]
-        if plane == "HW":
-            count, grid, take = depth, (h, w), lambda s: patches[:, s]
-        elif plane == "DW":
-            count, grid, take = h, (depth, w), lambda s: patches[:, :, s]
-        else:
-            count, grid, take = w, (depth, h), lambda s: patches[:, :, :, s]
+        axis = {"HW": 1, "DW": 2, "DH": 3}[plane]
+        count, grid = {"HW": (depth, (h, w)), "DW": (h, (depth, w)), "DH": (w, (depth, h))}[plane]
         if pooling == "mean":
             mean = torch.stack(globals_).mean(0)
             entering = [mean] * count
@@ -68,7 +64,7 @@ def ref_planecycle(model, volume, schedule, pooling):
         new_patches = torch.empty_like(patches)
         leaving = []
         for s in range(count):
-            seq = torch.cat([entering[s], take(s).reshape(patches.shape[0], -1, patches.shape[-1])], dim=1)
+            seq = torch.cat([entering[s], patches.select(axis, s).reshape(patches.shape[0], -1, patches.shape[-1])], dim=1)
             out = block(seq, rope=rope)
             leaving.append(out[:, :g])
             tokens = out[:, g:].reshape(patches.shape[0], grid[0], grid[1], -1)

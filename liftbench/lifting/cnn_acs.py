@@ -23,17 +23,11 @@ The kernels are sliced from the ``Conv2d``'s own weight at every forward: no cop
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from liftbench.errors import UsageError
-from liftbench.lifting.base import Lifted, check_options
-from liftbench.lifting.cnn_layers import check_trunk, ensure_unpatched, run_trunk, volume_features
-from liftbench.lifting.cnn_volume import patch_for_volumes
-from liftbench.lifting.features import Features
+from liftbench.lifting.cnn_volume import VolumeCNN
 
 
 def acs_split(channels: int) -> tuple[int, int, int]:
@@ -101,25 +95,8 @@ def acs_conv(conv: nn.Conv2d, geometry: tuple[int, int, int, int], x: torch.Tens
     return acs_conv3d(x, conv.weight, conv.bias, s, p, d, conv.groups)
 
 
-class ACSCNN(Lifted):
+class ACSCNN(VolumeCNN):
     """The whole volume through the ACS network; pooled ``(B, F)``, patches ``(B, F, d, h, w)``."""
 
     strategy = "acs"
-
-    def __init__(self, model: nn.Module, **options: Any) -> None:
-        check_options(self.strategy, options, ())
-        super().__init__(model)
-        check_trunk(model)
-        ensure_unpatched(model)
-        self._patcher = patch_for_volumes(model, self.strategy, acs_conv)
-        self._lifted = True
-
-    def forward(self, volumes: torch.Tensor) -> Features:
-        if not self._lifted:
-            raise UsageError("this lifted model was unlifted; lift the 2D model again")
-        return volume_features(run_trunk(self.model, self.match_channels(volumes)))
-
-    def unlift(self) -> nn.Module:
-        self._patcher.restore()
-        self._lifted = False
-        return self.model
+    conv_op = staticmethod(acs_conv)

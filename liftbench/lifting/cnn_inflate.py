@@ -12,17 +12,11 @@ parameter is added, and gradients reach the pretrained 2D weights.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from liftbench.errors import UsageError
-from liftbench.lifting.base import Lifted, check_options
-from liftbench.lifting.cnn_layers import check_trunk, ensure_unpatched, run_trunk, volume_features
-from liftbench.lifting.cnn_volume import patch_for_volumes
-from liftbench.lifting.features import Features
+from liftbench.lifting.cnn_volume import VolumeCNN
 
 
 def inflate_weight(weight: torch.Tensor, depth: int) -> torch.Tensor:
@@ -36,25 +30,8 @@ def inflated_conv(conv: nn.Conv2d, geometry: tuple[int, int, int, int], x: torch
     return F.conv3d(x, inflate_weight(conv.weight, k), conv.bias, s, p, d, conv.groups)
 
 
-class Inflated3DCNN(Lifted):
+class Inflated3DCNN(VolumeCNN):
     """The whole volume through the inflated network; pooled ``(B, F)``, patches ``(B, F, d, h, w)``."""
 
     strategy = "3d"
-
-    def __init__(self, model: nn.Module, **options: Any) -> None:
-        check_options(self.strategy, options, ())
-        super().__init__(model)
-        check_trunk(model)
-        ensure_unpatched(model)
-        self._patcher = patch_for_volumes(model, self.strategy, inflated_conv)
-        self._lifted = True
-
-    def forward(self, volumes: torch.Tensor) -> Features:
-        if not self._lifted:
-            raise UsageError("this lifted model was unlifted; lift the 2D model again")
-        return volume_features(run_trunk(self.model, self.match_channels(volumes)))
-
-    def unlift(self) -> nn.Module:
-        self._patcher.restore()
-        self._lifted = False
-        return self.model
+    conv_op = staticmethod(inflated_conv)

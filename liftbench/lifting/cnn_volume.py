@@ -24,8 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from liftbench.errors import CannotLiftError
-from liftbench.lifting.cnn_layers import Patcher
+from liftbench.errors import CannotLiftError, UsageError
+from liftbench.lifting.base import Lifted, check_options
+from liftbench.lifting.cnn_layers import Patcher, check_trunk, ensure_unpatched, run_trunk, volume_features
+from liftbench.lifting.features import Features
 
 ConvForward = Callable[[nn.Conv2d, tuple[int, int, int, int], torch.Tensor], torch.Tensor]
 
@@ -244,3 +246,31 @@ def _visit(module: nn.Module, prefix: str, strategy: str, conv: ConvForward, pat
             continue
         else:
             patcher.patch(child, refuse, path, strategy)
+
+
+class VolumeCNN(Lifted):
+    """A CNN whose whole trunk runs on the volume, its ``Conv2d`` layers computing :attr:`conv_op`.
+
+    Subclasses (inflated 3D, ACS) set ``strategy`` and ``conv_op``; the result is pooled ``(B, F)`` and
+    patches ``(B, F, d, h, w)``.
+    """
+
+    conv_op: ConvForward
+
+    def __init__(self, model: nn.Module, **options) -> None:
+        check_options(self.strategy, options, ())
+        super().__init__(model)
+        check_trunk(model)
+        ensure_unpatched(model)
+        self._patcher = patch_for_volumes(model, self.strategy, type(self).conv_op)
+        self._lifted = True
+
+    def forward(self, volumes: torch.Tensor) -> Features:
+        if not self._lifted:
+            raise UsageError("this lifted model was unlifted; lift the 2D model again")
+        return volume_features(run_trunk(self.model, self.match_channels(volumes)))
+
+    def unlift(self) -> nn.Module:
+        self._patcher.restore()
+        self._lifted = False
+        return self.model
