@@ -39,6 +39,28 @@ def print_board(dirs: list[Path]) -> None:
         print(f"(no leaderboard: {exc})")
 
 
+README_STUDY = "synthetic-random"
+START, END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
+
+
+def readme_sync(results_root: Path, write: bool) -> list[str]:
+    """Keep the README's leaderboard (between markers) equal to the committed study's table."""
+    readme, table = results_root.resolve().parent / "README.md", results_root / README_STUDY / "leaderboard.md"
+    if not readme.is_file() or not table.is_file() or START not in readme.read_text(encoding="utf-8"):
+        return []
+    text = readme.read_text(encoding="utf-8")
+    body = table.read_text(encoding="utf-8").split("-->", 1)[-1].strip()
+    head, rest = text.split(START, 1)
+    fresh = f"{head}{START}\n{body}\n{END}{rest.split(END, 1)[-1]}"
+    if fresh == text:
+        return []
+    if write:
+        readme.write_text(fresh, encoding="utf-8")
+        print(f"wrote {readme}")
+        return []
+    return [str(readme)]
+
+
 def leaderboard_command(args) -> int:
     from liftbench import leaderboard
 
@@ -51,7 +73,7 @@ def leaderboard_command(args) -> int:
             if args.write:
                 for path in leaderboard.write_all(root):
                     print(f"wrote {path}")
-            stale_all += leaderboard.check(root)
+            stale_all += leaderboard.check(root) + readme_sync(root, write=args.write)
         if stale_all:
             for path in stale_all:
                 print(f"stale leaderboard: {path} differs from what the committed results give", file=sys.stderr)
