@@ -61,6 +61,22 @@ def readme_sync(results_root: Path, write: bool) -> list[str]:
     return [str(readme)]
 
 
+def write_plots(results_root: Path) -> None:
+    """Bar charts and accuracy-against-cost plots beside each study's table, in ``<study>/plots/``."""
+    from liftbench import leaderboard
+    from liftbench.plots import plot, plot_cost
+
+    for table, folder in leaderboard.targets(results_root).items():
+        if folder == results_root:
+            continue
+        frame = read_results(folder).frame
+        try:
+            written = plot(frame, folder / "plots", metrics=None) + plot_cost(frame, folder / "plots")
+        except UsageError:
+            continue
+        print(f"wrote {len(written)} plot files in {folder / 'plots'}")
+
+
 def leaderboard_command(args) -> int:
     from liftbench import leaderboard
 
@@ -73,6 +89,7 @@ def leaderboard_command(args) -> int:
             if args.write:
                 for path in leaderboard.write_all(root):
                     print(f"wrote {path}")
+                write_plots(root)
             stale_all += leaderboard.check(root) + readme_sync(root, write=args.write)
         if stale_all:
             for path in stale_all:
