@@ -260,3 +260,16 @@ def test_sizes_that_are_not_patch_multiples_are_resized_in_plane(dinov3, strateg
 def test_invariant_holds_at_28(dinov3):
     volume = torch.rand(1, 1, 28, 28, 28)
     assert torch.equal(liftbench.lift(dinov3, "2d")(volume).pooled, liftbench.lift(dinov3, "pcg", schedule="HW")(volume).pooled)
+
+
+@pytest.mark.parametrize("strategy", ["2d", "3d", "pcm", "pcg"])
+@torch.no_grad()
+def test_dinov2_with_registers_and_absolute_positions(strategy):
+    torch.manual_seed(0)
+    model = timm.create_model("vit_small_patch14_reg4_dinov2", pretrained=False, img_size=28, depth=2, embed_dim=64, num_heads=1).eval()
+    volume = torch.randn(1, 1, 6, 28, 28)
+    features = liftbench.lift(model, strategy)(volume)
+    assert features.patches.shape == (1, 64, 6, 2, 2)
+    if strategy == "2d":  # at the pretraining grid, slice-2D is timm's own forward on each slice
+        expected = model.forward_features(volume[0].transpose(0, 1).expand(-1, 3, -1, -1))
+        torch.testing.assert_close(features.pooled[0], expected[:, 0], rtol=1e-5, atol=1e-5)
