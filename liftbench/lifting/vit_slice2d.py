@@ -40,9 +40,14 @@ class Slice2DViT(Lifted):
         volumes = vt.fit_to_patch_grid(model, self.match_channels(volumes))
         batch, chans, depth, height, width = volumes.shape
         slices = volumes.transpose(1, 2).reshape(batch * depth, chans, height, width)
-        if hasattr(model, "set_grad_checkpointing"):
-            model.set_grad_checkpointing(self.checkpoint)
-        tokens = model.forward_features(slices)
+        if self.checkpoint and hasattr(model, "set_grad_checkpointing"):
+            model.set_grad_checkpointing(True)
+            try:
+                tokens = model.forward_features(slices)
+            finally:
+                model.set_grad_checkpointing(False)
+        else:
+            tokens = model.forward_features(slices)
         g = vt.num_global_tokens(model)
         h, w = model.patch_embed.dynamic_feat_size((height, width))
         patches = tokens[:, g:].reshape(batch, depth, h, w, -1).permute(0, 4, 1, 2, 3)

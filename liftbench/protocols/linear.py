@@ -11,13 +11,11 @@ from __future__ import annotations
 import copy
 import math
 
-import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from liftbench.metrics import classification_metrics, probabilities_from_logits
 from liftbench.protocols.context import ProtocolResult, RunContext
+from liftbench.protocols.evaluation import epoch_batches, predict, report, val_auc
 from liftbench.protocols.features import cached_features
 from liftbench.protocols.heads import make_head
 from liftbench.protocols.options import resolve
@@ -25,12 +23,6 @@ from liftbench.protocols.training import adamw, warmup_cosine
 
 DEFAULTS = {"iterations": 10000, "warmup": 500, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-5, "feature_batch": 4, "dtype": "fp32"}
 QUICK = {"iterations": 300, "warmup": 30}
-
-
-@torch.no_grad()
-def predict(head: torch.nn.Module, features: torch.Tensor, task: str) -> np.ndarray:
-    head.eval()
-    return probabilities_from_logits(head(features), task)
 
 
 def train_head(features: dict, labels: dict, classes: int, task: str, options: dict, seed: int):
@@ -42,22 +34,16 @@ def train_head(features: dict, labels: dict, classes: int, task: str, options: d
     optimizer = adamw(head.parameters(), options["lr"], options["weight_decay"])
     scheduler = warmup_cosine(optimizer, options["iterations"], options["warmup"])
     batch = min(options["batch_size"], len(train_x))
-    steps_per_epoch = math.ceil(len(train_x) / batch)
     best_auc, best_state, best_step = -math.inf, copy.deepcopy(head.state_dict()), 0
-    order = torch.randperm(len(train_x), generator=generator)
-    for step in range(options["iterations"]):
-        position = step % steps_per_epoch
-        if position == 0 and step:
-            order = torch.randperm(len(train_x), generator=generator)
-        index = order[position * batch : (position + 1) * batch]
+    for step, index, end_of_epoch in epoch_batches(len(train_x), batch, options["iterations"], generator):
         head.train()
         loss = F.cross_entropy(head(train_x[index]), train_y[index])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
-        if position == steps_per_epoch - 1 or step == options["iterations"] - 1:
-            auc = classification_metrics(predict(head, features["val"], task), labels["val"].numpy(), task)["auc"]
+        if end_of_epoch:
+            auc = val_auc(predict(head, features["val"], task), labels["val"], task)
             if auc > best_auc:
                 best_auc, best_state, best_step = auc, copy.deepcopy(head.state_dict()), step + 1
     head.load_state_dict(best_state)
@@ -87,19 +73,9 @@ def run(ctx: RunContext) -> ProtocolResult:
             batch_size=options["feature_batch"], device=ctx.device, dtype=options["dtype"], log=ctx.log,
         )
     labels = {split: torch.as_tensor(dataset.splits[split].labels) for split in features}
-    head, val_auc, step = train_head(features, labels, dataset.num_classes, dataset.task, options, ctx.spec.seed)
-    metrics = [("val", "auc", float(val_auc))]
-    probabilities = None
-    for split in ("val", "test"):
-        probs = predict(head, features[split], dataset.task)
-        scores = classification_metrics(probs, labels[split].numpy(), dataset.task)
-        if split == "test":
-            metrics += [("test", name, float(value)) for name, value in scores.items()]
-            probabilities = pd.DataFrame(probs, columns=[f"p{k}" for k in range(probs.shape[1])])
-            probabilities.insert(0, "label", labels[split].numpy())
-            probabilities.insert(0, "index", np.arange(len(probs)))
-        else:
-            metrics.append(("val", "acc", float(scores["acc"])))
+    head, best_auc, step = train_head(features, labels, dataset.num_classes, dataset.task, options, ctx.spec.seed)
+    probs = {split: predict(head, features[split], dataset.task) for split in ("val", "test")}
+    metrics, probabilities = report(probs["val"], probs["test"], labels, dataset.task, best_auc)
     return ProtocolResult(
         metrics=metrics,
         selected_on="val",
