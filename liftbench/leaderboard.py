@@ -306,6 +306,13 @@ def audit_reported_averages(frame: pd.DataFrame, tolerance: float = AVG_TOLERANC
 # Committed leaderboards --------------------------------------------------------------------------
 
 
+def _holds_runs(folder: Path) -> bool:
+    """Whether a folder has evaluation runs (a benchmark-only folder has its own table, bench.md)."""
+    if not result_files(folder):
+        return False
+    return bool((read_results(folder).frame["kind"] == "run").any())
+
+
 def targets(results_root: Path) -> dict[Path, Path]:
     """Each committed leaderboard file and the folder it is rendered from."""
     root = Path(results_root)
@@ -313,7 +320,7 @@ def targets(results_root: Path) -> dict[Path, Path]:
         return {}
     out = {root / LEADERBOARD_FILE: root}
     for child in sorted(p for p in root.iterdir() if p.is_dir()):
-        if child.name not in SIDE_DIRS and not child.name.startswith(".") and result_files(child):
+        if child.name not in SIDE_DIRS and not child.name.startswith(".") and _holds_runs(child):
             out[child / LEADERBOARD_FILE] = child
     return out
 

@@ -66,7 +66,7 @@ def write_plots(results_root: Path) -> None:
     from liftbench import leaderboard
     from liftbench.plots import plot, plot_cost
 
-    for table, folder in leaderboard.targets(results_root).items():
+    for folder in leaderboard.targets(results_root).values():
         if folder == results_root:
             continue
         frame = read_results(folder).frame

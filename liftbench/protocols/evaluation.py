@@ -1,0 +1,59 @@
+"""What the trained protocols (``linear``, ``linear-aug``, ``finetune``) share: the epoch/batch order,
+head predictions, and the report (metric rows + the test-set probabilities frame).
+
+The batch order is the linear probe's: a fresh permutation of the training set per epoch, drawn from
+a generator seeded by the run's seed, ``ceil(N / batch)`` steps per epoch; the model is evaluated on
+the validation split at the end of every epoch (and after the last step).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+
+from liftbench.metrics import classification_metrics, probabilities_from_logits
+
+
+@torch.no_grad()
+def predict(head: torch.nn.Module, features: torch.Tensor, task: str) -> np.ndarray:
+    """Class probabilities of ``head`` on ``features`` (head put in eval mode)."""
+    head.eval()
+    return probabilities_from_logits(head(features), task)
+
+
+def epoch_batches(n: int, batch: int, iterations: int, generator: torch.Generator) -> Iterator[tuple[int, torch.Tensor, bool]]:
+    """``(step, indices, end_of_epoch)`` for every step: one permutation per epoch, ``ceil(n / batch)``
+    steps per epoch; ``end_of_epoch`` is also true on the very last step."""
+    steps_per_epoch = math.ceil(n / batch)
+    order = torch.randperm(n, generator=generator)
+    for step in range(iterations):
+        position = step % steps_per_epoch
+        if position == 0 and step:
+            order = torch.randperm(n, generator=generator)
+        index = order[position * batch : (position + 1) * batch]
+        yield step, index, position == steps_per_epoch - 1 or step == iterations - 1
+
+
+def val_auc(probs: np.ndarray, labels: torch.Tensor | np.ndarray, task: str) -> float:
+    return classification_metrics(probs, np.asarray(labels), task)["auc"]
+
+
+def report(
+    val_probs: np.ndarray, test_probs: np.ndarray, labels: dict, task: str, selected_val_auc: float
+) -> tuple[list[tuple[str, str, float]], pd.DataFrame]:
+    """Metric rows (val AUC of the selected epoch, val ACC, test AUC/ACC) and the test probabilities
+    frame (``index``, ``label``, ``p0..pK-1``), exactly as the ``linear`` protocol has always written them."""
+    metrics = [("val", "auc", float(selected_val_auc))]
+    val_scores = classification_metrics(val_probs, np.asarray(labels["val"]), task)
+    metrics.append(("val", "acc", float(val_scores["acc"])))
+    test_labels = np.asarray(labels["test"])
+    test_scores = classification_metrics(test_probs, test_labels, task)
+    metrics += [("test", name, float(value)) for name, value in test_scores.items()]
+    probabilities = pd.DataFrame(test_probs, columns=[f"p{k}" for k in range(test_probs.shape[1])])
+    probabilities.insert(0, "label", test_labels)
+    probabilities.insert(0, "index", np.arange(len(test_probs)))
+    return metrics, probabilities

@@ -1,0 +1,137 @@
+"""``finetune`` (alias ``ft``): every parameter of the lifted backbone and the head trained.
+
+The paper's recipe: AdamW, lr 5e-5, wd 0.05, linear warm-up then cosine, 10k iterations with 500
+warm-up, the same head as the probes, the probe's augmentation (``augment``, default on). The
+backbone is a fresh copy (``ctx.backbone(fresh=True)``, built after seeding torch with the run's
+seed), so the model the other protocols share is never touched.
+
+Options for a real GPU:
+
+* ``dtype=bf16`` — bf16 autocast for the forward passes (the loss is computed in fp32);
+* ``checkpoint=true`` — activation checkpointing of the transformer blocks, for lifters that take
+  ``checkpoint=True`` (the ViT lifters); CNN lifters have none, and the option is ignored with a note
+  in the log;
+* ``accumulate=K`` — gradient accumulation: each optimizer step's batch of ``batch_size`` volumes is
+  run as K micro-batches (losses weighted by their share), so the recipe (effective batch, number of
+  optimizer steps) stays the same while activation memory drops about K-fold.
+
+Selection: at the end of every epoch the model (eval mode) computes validation features afresh and
+the head scores them; when the validation AUC improves, the test set's probabilities are computed
+right then and kept, instead of a copy of the backbone. Test AUC/ACC of the selected epoch are reported.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from liftbench.errors import UsageError
+from liftbench.lifting.api import backbone_family, lift_with
+from liftbench.lifting.base import Lifted
+from liftbench.metrics import probabilities_from_logits
+from liftbench.protocols.augment import training_input
+from liftbench.protocols.context import ProtocolResult, RunContext
+from liftbench.protocols.evaluation import epoch_batches, report, val_auc
+from liftbench.protocols.features import autocast, extract
+from liftbench.protocols.heads import make_head
+from liftbench.protocols.options import resolve
+from liftbench.protocols.training import adamw, warmup_cosine
+
+DEFAULTS = {
+    "iterations": 10000, "warmup": 500, "batch_size": 32, "lr": 5e-5, "weight_decay": 0.05, "feature_batch": 4,
+    "dtype": "fp32", "checkpoint": False, "accumulate": 1, "augment": True,
+}
+QUICK = {"iterations": 6, "warmup": 1}
+AUGMENT_SEED = 1_000_003  # as linear-aug: augmentation generator seeded with seed + this
+
+
+def lift_for_training(ctx: RunContext, model: torch.nn.Module, checkpoint: bool) -> Lifted:
+    """Lift with the run's strategy; with activation checkpointing where the lifter supports it."""
+    if checkpoint:
+        entry = ctx.registry.get("strategy", ctx.spec.strategy)
+        family = backbone_family(model)
+        if family in entry.families:
+            lifter = entry.load(family)
+            if "checkpoint" in inspect.signature(lifter).parameters:
+                options = {"schedule": ctx.spec.schedule} if ctx.spec.schedule else {}
+                return lift_with(ctx.registry, model, ctx.spec.strategy, checkpoint=True, **options)
+            ctx.log(f"note: {getattr(lifter, '__name__', lifter)} ({entry.name}, {family}) has no activation checkpointing; option checkpoint ignored")
+    return ctx.lift(model)
+
+
+def _numpy(probs) -> np.ndarray:
+    return probs.detach().cpu().numpy() if isinstance(probs, torch.Tensor) else np.asarray(probs)
+
+
+@torch.no_grad()
+def _probabilities(lifted: Lifted, head: torch.nn.Module, volumes, mean, std, options: dict, device: str, task: str) -> np.ndarray:
+    lifted.eval()
+    head.eval()
+    features = extract(lifted, volumes, mean, std, options["feature_batch"], device, options["dtype"])
+    return _numpy(probabilities_from_logits(head(features.to(device)).float(), task))
+
+
+def run(ctx: RunContext) -> ProtocolResult:
+    options = resolve(DEFAULTS, QUICK, ctx.options)
+    if options["accumulate"] < 1:
+        raise UsageError(f"option accumulate must be at least 1, got {options['accumulate']}")
+    dataset, device, seed = ctx.dataset(), ctx.device, ctx.spec.seed
+    task = dataset.task
+    torch.manual_seed(seed)
+    model, _ = ctx.backbone(fresh=True)
+    mean, std = ctx.normalisation(model)
+    labels = {split: torch.as_tensor(data.labels) for split, data in dataset.splits.items()}
+    train, val, test = (dataset.splits[s] for s in ("train", "val", "test"))
+    lifted = lift_for_training(ctx, model, options["checkpoint"])
+    try:
+        lifted.to(device)
+        with torch.no_grad():
+            shape = tuple(extract(lifted.eval(), val.volumes[:1], mean, std, 1, device, options["dtype"]).shape[1:])
+        head = make_head(shape, dataset.num_classes).to(device)
+        optimizer = adamw([*lifted.parameters(), *head.parameters()], options["lr"], options["weight_decay"])
+        scheduler = warmup_cosine(optimizer, options["iterations"], options["warmup"])
+        order = torch.Generator().manual_seed(seed)
+        augmentation = torch.Generator().manual_seed(seed + AUGMENT_SEED) if options["augment"] else None
+        batch = min(options["batch_size"], len(train))
+        best = {"auc": -math.inf, "step": 0, "val": None, "test": None}
+        train_time, trained, eval_time, evaluated = 0.0, 0, 0.0, 0
+        for step, index, end_of_epoch in epoch_batches(len(train), batch, options["iterations"], order):
+            start = time.perf_counter()
+            lifted.train()
+            head.train()
+            optimizer.zero_grad(set_to_none=True)
+            for chunk in index.split(math.ceil(len(index) / options["accumulate"])):
+                x = training_input(train.volumes, chunk, mean, std, augmentation).to(device)
+                with autocast(device, options["dtype"]):
+                    logits = head(lifted(x).pooled)
+                loss = F.cross_entropy(logits.float(), labels["train"][chunk].to(device)) * (len(chunk) / len(index))
+                loss.backward()
+            optimizer.step()
+            scheduler.step()
+            train_time, trained = train_time + time.perf_counter() - start, trained + len(index)
+            if end_of_epoch:
+                start = time.perf_counter()
+                val_probs = _probabilities(lifted, head, val.volumes, mean, std, options, device, task)
+                eval_time, evaluated = eval_time + time.perf_counter() - start, evaluated + len(val)
+                auc = val_auc(val_probs, labels["val"], task)
+                if auc > best["auc"] or best["test"] is None:  # the first epoch stands if AUC is undefined
+                    test_probs = _probabilities(lifted, head, test.volumes, mean, std, options, device, task)
+                    best = {"auc": auc, "step": step + 1, "val": val_probs, "test": test_probs}
+    finally:
+        lifted.unlift()
+    metrics, probabilities = report(best["val"], best["test"], labels, task, best["auc"])
+    return ProtocolResult(
+        metrics=metrics,
+        selected_on="val",
+        volumes_per_second=evaluated / max(eval_time, 1e-9),
+        probabilities=probabilities,
+        notes={
+            "backbone_mode": "train", "selected_step": best["step"], "train_volumes_per_second": trained / max(train_time, 1e-9),
+            "checkpoint": bool(options["checkpoint"]), "accumulate": options["accumulate"], "dtype": options["dtype"],
+        },
+    )

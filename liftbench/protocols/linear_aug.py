@@ -1,0 +1,91 @@
+"""``linear-aug`` (alias ``paper-probe``): the PlaneCycle paper's linear probe as published.
+
+The same head as ``linear`` (slice pooling + linear; linear only for one-vector strategies) on a
+frozen lifted backbone kept in eval mode, but every training step augments its batch (random crop
+with padding 4, flips and 90° rotations in the axial plane: :mod:`liftbench.protocols.augment`) and
+runs the backbone forward on it, so no feature cache is possible. AdamW, warm-up + cosine, lr 1e-3,
+wd 1e-5; iterations, warm-up and batch size as ``linear``. Validation and test volumes are not
+augmented: as the backbone is frozen their features are computed once, and the head is evaluated on
+them at the end of every epoch; the epoch with the best validation AUC is kept and reported on test.
+
+This is the slow reference the cached ``linear`` probe is measured against (benchmarks/probe_speed.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+
+from liftbench.protocols.augment import training_input
+from liftbench.protocols.context import ProtocolResult, RunContext
+from liftbench.protocols.evaluation import epoch_batches, predict, report, val_auc
+from liftbench.protocols.features import autocast, extract
+from liftbench.protocols.heads import make_head
+from liftbench.protocols.options import resolve
+from liftbench.protocols.training import adamw, warmup_cosine
+
+DEFAULTS = {"iterations": 10000, "warmup": 500, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-5, "feature_batch": 4, "dtype": "fp32"}
+QUICK = {"iterations": 20, "warmup": 2}
+AUGMENT_SEED = 1_000_003  # the augmentation generator is seeded with seed + this (batch order uses seed)
+
+
+def train_augmented_head(lifted, train_volumes, labels: dict, val_features: torch.Tensor, classes: int, task: str, options: dict, seed: int, mean, std, device: str):
+    """Train the head on augmented backbone features; returns (best head, best val AUC, best step)."""
+    torch.manual_seed(seed)
+    order = torch.Generator().manual_seed(seed)
+    augmentation = torch.Generator().manual_seed(seed + AUGMENT_SEED)
+    head = make_head(tuple(val_features.shape[1:]), classes)
+    optimizer = adamw(head.parameters(), options["lr"], options["weight_decay"])
+    scheduler = warmup_cosine(optimizer, options["iterations"], options["warmup"])
+    train_y = labels["train"]
+    batch = min(options["batch_size"], len(train_y))
+    best_auc, best_state, best_step = -math.inf, copy.deepcopy(head.state_dict()), 0
+    for step, index, end_of_epoch in epoch_batches(len(train_y), batch, options["iterations"], order):
+        x = training_input(train_volumes, index, mean, std, augmentation).to(device)
+        with torch.no_grad(), autocast(device, options["dtype"]):
+            features = lifted(x).pooled
+        head.train()
+        loss = F.cross_entropy(head(features.float().cpu()), train_y[index])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        if end_of_epoch:
+            auc = val_auc(predict(head, val_features, task), labels["val"], task)
+            if auc > best_auc:
+                best_auc, best_state, best_step = auc, copy.deepcopy(head.state_dict()), step + 1
+    head.load_state_dict(best_state)
+    return head, best_auc, best_step
+
+
+def run(ctx: RunContext) -> ProtocolResult:
+    options = resolve(DEFAULTS, QUICK, ctx.options)
+    dataset = ctx.dataset()
+    model, _ = ctx.backbone()
+    mean, std = ctx.normalisation(model)
+    labels = {split: torch.as_tensor(data.labels) for split, data in dataset.splits.items()}
+    with ctx.lifted(model) as lifted:
+        lifted.eval()  # frozen backbone in eval mode (the shared model already is; this only asserts it)
+        start = time.perf_counter()
+        features = {
+            split: extract(lifted, dataset.splits[split].volumes, mean, std, options["feature_batch"], ctx.device, options["dtype"])
+            for split in ("val", "test")
+        }
+        vps = sum(len(f) for f in features.values()) / max(time.perf_counter() - start, 1e-9)
+        head, best_auc, step = train_augmented_head(
+            lifted, dataset.splits["train"].volumes, labels, features["val"], dataset.num_classes, dataset.task,
+            options, ctx.spec.seed, mean, std, ctx.device,
+        )
+    probs = {split: predict(head, features[split], dataset.task) for split in ("val", "test")}
+    metrics, probabilities = report(probs["val"], probs["test"], labels, dataset.task, best_auc)
+    return ProtocolResult(
+        metrics=metrics,
+        selected_on="val",
+        volumes_per_second=vps,
+        probabilities=probabilities,
+        notes={"backbone_mode": "eval", "augmentation": "crop pad 4 (HW), flips H/W, rot90 HW", "selected_step": step},
+    )
