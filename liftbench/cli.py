@@ -1,4 +1,4 @@
-"""``liftbench run | list | leaderboard``: the command line.
+"""``liftbench run | status | list | leaderboard``: the command line.
 
 User mistakes (unknown names, bad options, missing files, unwritable folders) print one clear
 message and exit with status 2 — never a traceback. A grid with failed runs exits with status 1.
@@ -78,6 +78,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--opt", action="append", metavar="KEY=VALUE", help="any other protocol option")
     run.add_argument("--dataset-opt", action="append", metavar="KEY=VALUE", help="dataset option, e.g. n_train=200")
     run.add_argument("--no-leaderboard", action="store_true", help="do not print the leaderboard at the end")
+    slurm = run.add_argument_group("slurm executor (--executor slurm; one array task per feature-cache group, see README)")
+    slurm.add_argument("--slurm-partition", metavar="NAME", help="partition to submit to (default: the cluster's default)")
+    slurm.add_argument("--slurm-time", metavar="TIME", help="time limit per array task: minutes or [D-]HH:MM:SS (default 60)")
+    slurm.add_argument("--slurm-gpus", metavar="N", help="GPUs per task (use with --device cuda)")
+    slurm.add_argument("--slurm-cpus", metavar="N", help="CPUs per task (also torch's thread count)")
+    slurm.add_argument("--slurm-mem", metavar="MEM", help="memory per task, e.g. 16G")
+    slurm.add_argument("--slurm-account", metavar="NAME", help="account to charge")
+    slurm.add_argument("--slurm-qos", metavar="NAME", help="quality of service")
+    slurm.add_argument("--slurm-array-parallelism", metavar="N", help="at most N array tasks at once")
+    slurm.add_argument("--slurm-extra", action="append", metavar="OPTION", help="any other sbatch option, e.g. constraint=a100 or --exclusive (repeatable)")
+    slurm.add_argument("--slurm-logs", metavar="DIR", help="folder for job scripts and logs (default RESULTS/.jobs/logs)")
+
+    status = sub.add_parser("status", parents=[common], help="done / running / queued / failed runs per cell of a results folder")
+    status.add_argument("results_dir", metavar="RESULTS_DIR", nargs="?", default="results/latest", help="results folder (default results/latest)")
 
     lst = sub.add_parser("list", parents=[common], help="show registered strategies, backbones, datasets, protocols, executors, plugins")
     lst.add_argument("kind", nargs="?", help="one kind (strategies, backbones, ...) or 'plugins'")
@@ -96,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--sort", help="order rows by this column (e.g. avg)")
     board.add_argument("--check", action="store_true", help="fail, naming the file, if a committed table is stale")
     board.add_argument("--write", action="store_true", help="(re)write the committed tables under the results root")
+    from liftbench.commands.bench import add_parser as add_bench_parser
+
+    add_bench_parser(sub)
     return parser
 
 
@@ -116,6 +133,14 @@ def main(argv: list[str] | None = None) -> int:
             from liftbench.commands.listing import list_command
 
             return list_command(args)
+        if args.command == "status":
+            from liftbench.commands.status import status_command
+
+            return status_command(args)
+        if args.command == "bench":
+            from liftbench.commands.bench import bench_command
+
+            return bench_command(args)
         if args.command == "leaderboard":
             from liftbench.commands.board import leaderboard_command
 

@@ -145,6 +145,9 @@ class ExecutionContext:
     log: Callable[[str], None] = print
     on_done: Callable[[PlannedRun, str], None] = lambda run, status: None
     counts: Counter = field(default_factory=Counter)
+    executor_options: dict[str, Any] = field(default_factory=dict)  # e.g. the slurm executor's --slurm-* values
+    disabled_plugins: tuple[str, ...] = ()  # so a remote worker rebuilds the same registry
+    failure_note: str = ""  # appended to a failed run's error (a worker's log path)
 
     def _base_row(self, spec: RunSpec, key: str) -> dict[str, Any]:
         backbone = self.registry.get("backbone", spec.backbone)
@@ -174,16 +177,23 @@ class ExecutionContext:
         except Exception as exc:
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             self.log(f"FAILED {spec.label()}: {detail}")
-            row = {**base, "status": "failed", "error": f"{detail}\n{traceback.format_exc(limit=-3)}"}
+            row = {**base, "status": "failed", "error": f"{detail}\n{traceback.format_exc(limit=-3)}{self.failure_note}"}
             return self._finish(run, [row], None)
         wall = time.perf_counter() - start
         _, weights = ctx.backbone()
         base.update(
             weights=weights.source, weights_sha256=weights.sha256, wall_seconds=wall,
             peak_memory_mb=_peak_memory_mb(), volumes_per_second=result.volumes_per_second, selected_on=result.selected_on,
+            backbone_mode=result.notes.get("backbone_mode", "eval"),
         )
         rows = [{**base, "split": split, "metric": metric, "value": value, "status": "ok"} for split, metric, value in result.metrics]
         return self._finish(run, rows, result)
+
+    def record_failure(self, run: PlannedRun, reason: str) -> str:
+        """Record ``run`` as failed with ``reason`` without running it (its job died: time-out, node
+        failure, ``scancel``, a worker that crashed), so ``--retry-failed`` finds it."""
+        self.log(f"FAILED {run.spec.label()}: {reason.splitlines()[0] if reason else ''}")
+        return self._finish(run, [{**self._base_row(run.spec, run.key), "status": "failed", "error": reason}], None)
 
     def _finish(self, run: PlannedRun, rows: list[dict], result: ProtocolResult | None) -> str:
         if result is not None and result.probabilities is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from liftbench.errors import UsageError
 from liftbench.plugins import build_registry
 from liftbench.protocols.features import default_cache_dir
 from liftbench.runner import ExecutionContext, execute, plan
@@ -32,6 +33,17 @@ def _settings(args) -> tuple[dict, bool]:
     settings["options"] = options
     settings["dataset_options"] = _key_values(args.dataset_opt, "--dataset-opt")
     return settings, demo
+
+
+SLURM_OPTIONS = ("partition", "time", "gpus", "cpus", "mem", "account", "qos", "array_parallelism", "extra", "logs")
+
+
+def _executor_options(args) -> dict:
+    """The ``--slurm-*`` values the user gave (plus --force / --retry-failed, which a remote executor
+    needs when it decides what to resubmit)."""
+    options = {name: getattr(args, f"slurm_{name}", None) for name in SLURM_OPTIONS}
+    options = {name: value for name, value in options.items() if value not in (None, [], "")}
+    return {**options, "force": bool(args.force), "retry_failed": bool(args.retry_failed)}
 
 
 def run_command(args) -> int:
@@ -67,6 +79,9 @@ def run_command(args) -> int:
         bar.set_postfix_str(f"{run.spec.strategy} {run.spec.backbone} {status}")
         bar.update(1)
 
+    executor_options = _executor_options(args)
+    if any(k not in ("force", "retry_failed") for k in executor_options) and executor.name == "local":
+        raise UsageError(f"--slurm-* options apply to --executor slurm, not {executor.name!r}")
     ctx = ExecutionContext(
         registry=registry,
         results_dir=results_dir,
@@ -75,6 +90,8 @@ def run_command(args) -> int:
         data_root=args.data_root,
         log=tqdm.write,
         on_done=on_done,
+        executor_options=executor_options,
+        disabled_plugins=tuple(args.disable_plugin),
     )
     try:
         todo = execute(runs, executor, ctx, force=args.force, retry_failed=args.retry_failed)

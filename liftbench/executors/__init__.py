@@ -1,1 +1,1 @@
-"""Executors: where the runs of a grid execute. The built-in one runs them in this process."""
+"""Executors: where the runs of a grid execute: ``local`` (this process) and ``slurm`` (a cluster, through submitit)."""

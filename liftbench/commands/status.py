@@ -1,0 +1,132 @@
+"""``liftbench status RESULTS_DIR``: done / running / queued / failed / skipped runs per cell.
+
+A cell is (dataset, size, backbone, strategy, protocol); its counts are over seeds. Finished runs
+come from the result files (the same for local and Slurm runs). Runs submitted to Slurm and not
+finished come from ``RESULTS_DIR/.jobs/*.json``, and ``squeue``/``sacct`` say whether they are queued
+or running; where those commands are missing (a laptop reading a synced folder) they are
+"submitted". A job that ended without writing its run's result counts as failed: the next
+``liftbench run`` records it, and ``--retry-failed`` resubmits it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from tabulate import tabulate
+
+from liftbench.errors import UsageError
+from liftbench.executors.slurm import ended_reason, job_states, read_records, slurm_commands_available
+from liftbench.results import RUN_SUFFIX
+
+STATES = ("done", "running", "queued", "submitted", "failed", "skipped")
+CELL = ("dataset", "size", "backbone", "strategy", "protocol")
+_COLUMNS = ["run_key", "dataset", "input_size", "backbone", "strategy", "protocol", "seed", "status", "error"]
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+
+
+def _log_of(text: str | None) -> str:
+    for line in (text or "").splitlines():
+        if line.startswith("log: "):
+            return line[5:]
+    return ""
+
+
+def collect(results_dir: Path) -> list[dict]:
+    """One dict per run known to the folder: its cell, seed, state, and for failures the reason and log."""
+    results_dir = Path(results_dir)
+    runs: dict[str, dict] = {}
+    for path in sorted(results_dir.glob(f"*{RUN_SUFFIX}")):
+        try:
+            rows = pq.read_table(path, columns=_COLUMNS).to_pylist()
+        except Exception:
+            continue  # not a run file (or corrupt: the leaderboard reports it)
+        if not rows:
+            continue
+        row = next((r for r in rows if r["status"] == "failed"), rows[0])
+        state = {"ok": "done"}.get(row["status"], row["status"])
+        runs[path.stem] = {
+            "key": path.stem, "dataset": row["dataset"], "size": row["input_size"], "backbone": row["backbone"],
+            "strategy": row["strategy"], "protocol": row["protocol"], "seed": row["seed"], "state": state,
+            "reason": row["error"] if state in ("failed", "skipped") else "", "log": _log_of(row["error"]),
+        }
+    records = read_records(results_dir)
+    # a record matters if its run has no result yet, or was resubmitted after failing
+    open_records = {k: r for k, r in records.items() if k not in runs or runs[k]["state"] == "failed"}
+    asked = slurm_commands_available()
+    states = job_states(r.get("job_id", "") for r in open_records.values()) if asked else {}
+    for key, record in open_records.items():
+        job_state = states.get(record.get("job_id", ""))
+        if key in runs:  # failed before: is it being retried right now?
+            if job_state is not None and job_state.phase != "ended":
+                runs[key].update(state=job_state.phase, reason="", log=record.get("stdout", ""))
+            continue
+        spec = record.get("spec", {})
+        entry = {
+            "key": key, "dataset": spec.get("dataset", "?"), "size": spec.get("size"), "backbone": spec.get("backbone", "?"),
+            "strategy": spec.get("strategy", "?"), "protocol": spec.get("protocol", "?"), "seed": spec.get("seed"),
+            "reason": "", "log": record.get("stdout", ""), "job": record.get("job_id", ""),
+        }
+        if not asked:
+            entry["state"] = "submitted"
+        elif job_state is None and record.get("submitted_at"):
+            from liftbench.executors.slurm import UNKNOWN_GRACE_S, _age_s
+
+            entry["state"] = "queued" if _age_s(record) < UNKNOWN_GRACE_S else "failed"
+        else:
+            entry["state"] = job_state.phase if job_state else "failed"
+        if entry["state"] == "failed":
+            entry["reason"] = ended_reason(record, job_state) + "\n(not recorded yet: `liftbench run` records it; add --retry-failed to resubmit)"
+        runs[key] = entry
+    return list(runs.values())
+
+
+def _folders(root: Path) -> list[Path]:
+    def has_runs(folder: Path) -> bool:
+        return any(folder.glob(f"*{RUN_SUFFIX}")) or any((folder / ".jobs").glob("*.json"))
+
+    if has_runs(root):
+        return [root]
+    return [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".") and has_runs(d)]
+
+
+def _order(cell: tuple) -> tuple:
+    return tuple((0, x, "") if isinstance(x, (int, float)) else (1, 0, str(x)) for x in cell)
+
+
+def render(results_dir: Path, runs: list[dict]) -> str:
+    totals = Counter(run["state"] for run in runs)
+    shown = [s for s in STATES if s != "submitted" or totals["submitted"]]
+    cells: dict[tuple, Counter] = {}
+    for run in runs:
+        cells.setdefault(tuple(run[c] for c in CELL), Counter())[run["state"]] += 1
+    table = [[*cell, sum(counts.values()), *(counts[s] or "" for s in shown)] for cell, counts in sorted(cells.items(), key=lambda kv: _order(kv[0]))]
+    lines = [f"{results_dir}: {len(runs)} runs — " + ", ".join(f"{totals[s]} {s}" for s in shown)]
+    if table:
+        lines += ["", tabulate(table, headers=[*CELL, "seeds", *shown], tablefmt="simple")]
+    failed = [run for run in runs if run["state"] == "failed"]
+    if failed:
+        lines += ["", "failed (rerun with `liftbench run ... --retry-failed`):"]
+        for run in sorted(failed, key=lambda r: (str(r["dataset"]), str(r["backbone"]), str(r["strategy"]), str(r["protocol"]), r["seed"] or 0)):
+            lines.append(f"  {run['dataset']}@{run['size']} {run['backbone']} {run['strategy']} {run['protocol']} seed={run['seed']}: {_first_line(run['reason'])}")
+            if run["log"]:
+                lines.append(f"    log: {run['log']}")
+    if totals["submitted"]:
+        lines += ["", "(squeue/sacct are not available here: submitted runs may be queued, running or ended)"]
+    return "\n".join(lines)
+
+
+def status_command(args) -> int:
+    root = Path(args.results_dir)
+    if not root.is_dir():
+        raise UsageError(f"results folder {str(root)!r} does not exist")
+    folders = _folders(root)
+    if not folders:
+        print(f"{root}: no runs yet")
+        return 0
+    print("\n\n".join(render(folder, collect(folder)) for folder in folders))
+    return 0
