@@ -176,3 +176,14 @@ def test_leaderboard_formats_on_the_reported_set(fmt, capsys):
     assert "pcg" in out and "reported" in out
     if fmt == "latex":
         assert "\\toprule" in out and "\\bottomrule" in out
+
+
+@pytest.mark.skipif(__import__("shutil").which("pdflatex") is None, reason="pdflatex not installed (.ci/run installs it)")
+def test_committed_leaderboard_compiles_as_latex(tmp_path):
+    results = Path(__file__).parents[1] / "results"
+    assert run_cli("leaderboard", str(results), "--format", "latex", "--out", str(tmp_path / "body.tex")) == 0
+    (tmp_path / "doc.tex").write_text(
+        "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n\\input{body.tex}\n\\end{document}\n", encoding="utf-8"
+    )
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "doc.tex"], cwd=tmp_path, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
