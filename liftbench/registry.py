@@ -88,8 +88,15 @@ class Entry:
         if isinstance(self.target, Mapping):
             if family not in self.target:
                 raise KeyError(family)
-            return load_target(self.target[family])
-        return load_target(self.target)
+            target = self.target[family]
+        else:
+            target = self.target
+        try:
+            return load_target(target)
+        except (ImportError, AttributeError) as exc:
+            raise PluginError(
+                f"{self.kind} {self.name!r} from plugin {self.plugin!r} cannot be loaded ({target}): {type(exc).__name__}: {exc}"
+            ) from None
 
 
 def _check_name(kind: str, name: str) -> str:

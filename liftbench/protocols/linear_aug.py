@@ -13,20 +13,16 @@ This is the slow reference the cached ``linear`` probe is measured against (benc
 
 from __future__ import annotations
 
-import copy
-import math
 import time
 
 import torch
-import torch.nn.functional as F
 
 from liftbench.protocols.augment import training_input
 from liftbench.protocols.context import ProtocolResult, RunContext
-from liftbench.protocols.evaluation import epoch_batches, predict, report, val_auc
+from liftbench.protocols.evaluation import predict, report
 from liftbench.protocols.features import autocast, extract
-from liftbench.protocols.heads import make_head
 from liftbench.protocols.options import resolve
-from liftbench.protocols.training import adamw, warmup_cosine
+from liftbench.protocols.training import fit_head
 
 DEFAULTS = {"iterations": 10000, "warmup": 500, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-5, "feature_batch": 4, "dtype": "fp32"}
 QUICK = {"iterations": 20, "warmup": 2}
@@ -35,31 +31,14 @@ AUGMENT_SEED = 1_000_003  # the augmentation generator is seeded with seed + thi
 
 def train_augmented_head(lifted, train_volumes, labels: dict, val_features: torch.Tensor, classes: int, task: str, options: dict, seed: int, mean, std, device: str):
     """Train the head on augmented backbone features; returns (best head, best val AUC, best step)."""
-    torch.manual_seed(seed)
-    order = torch.Generator().manual_seed(seed)
     augmentation = torch.Generator().manual_seed(seed + AUGMENT_SEED)
-    head = make_head(tuple(val_features.shape[1:]), classes)
-    optimizer = adamw(head.parameters(), options["lr"], options["weight_decay"])
-    scheduler = warmup_cosine(optimizer, options["iterations"], options["warmup"])
-    train_y = labels["train"]
-    batch = min(options["batch_size"], len(train_y))
-    best_auc, best_state, best_step = -math.inf, copy.deepcopy(head.state_dict()), 0
-    for step, index, end_of_epoch in epoch_batches(len(train_y), batch, options["iterations"], order):
+
+    def batch_features(index: torch.Tensor) -> torch.Tensor:
         x = training_input(train_volumes, index, mean, std, augmentation).to(device)
         with torch.no_grad(), autocast(device, options["dtype"]):
-            features = lifted(x).pooled
-        head.train()
-        loss = F.cross_entropy(head(features.float().cpu()), train_y[index])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        if end_of_epoch:
-            auc = val_auc(predict(head, val_features, task), labels["val"], task)
-            if auc > best_auc:
-                best_auc, best_state, best_step = auc, copy.deepcopy(head.state_dict()), step + 1
-    head.load_state_dict(best_state)
-    return head, best_auc, best_step
+            return lifted(x).pooled.float().cpu()
+
+    return fit_head(batch_features, labels["train"], val_features, labels["val"], classes, task, options, seed)
 
 
 def run(ctx: RunContext) -> ProtocolResult:
