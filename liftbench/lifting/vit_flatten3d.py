@@ -46,12 +46,8 @@ class Flatten3DViT(Lifted):
 
     def forward(self, volumes: torch.Tensor) -> Features:
         model = self.model
-        volumes = vt.fit_to_patch_grid(model, self.match_channels(volumes))
-        batch, chans, depth, height, width = volumes.shape
-        slices = volumes.transpose(1, 2).reshape(batch * depth, chans, height, width)
-        patches = vt.embed_patches(model, slices)
-        h, w, dim = patches.shape[1:]
-        patches = patches.reshape(batch, depth, h, w, dim)
+        patches = vt.embed_volume(model, self.match_channels(volumes))
+        batch, depth, h, w, dim = patches.shape
         pos = vt.abs_pos_for_grid(model, (h, w))
         if pos is not None:
             patches = patches + pos

@@ -87,12 +87,9 @@ class PlaneCycleViT(Lifted):
 
     def forward(self, volumes: torch.Tensor) -> Features:
         model = self.model
-        volumes = vt.fit_to_patch_grid(model, self.match_channels(volumes))
-        batch, chans, depth, height, width = volumes.shape
-        slices = volumes.transpose(1, 2).reshape(batch * depth, chans, height, width)
-        patches = vt.embed_patches(model, slices)
-        h, w, dim = patches.shape[1:]
-        patches = self._add_first_plane_positions(patches.reshape(batch, depth, h, w, dim))
+        patches = vt.embed_volume(model, self.match_channels(volumes))
+        batch, depth, h, w, dim = patches.shape
+        patches = self._add_first_plane_positions(patches)
         g = vt.num_global_tokens(model)
         globals_ = vt.global_tokens(model).expand(batch, depth, g, dim)
         globals_ = vt.enter_blocks(model, globals_)

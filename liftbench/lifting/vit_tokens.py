@@ -117,3 +117,12 @@ def fit_to_patch_grid(model: nn.Module, volumes: torch.Tensor) -> torch.Tensor:
     slices = volumes.transpose(1, 2).reshape(batch * depth, chans, height, width)
     slices = nn.functional.interpolate(slices, size=target, mode="bilinear", align_corners=False)
     return slices.reshape(batch, depth, chans, *target).transpose(1, 2)
+
+
+def embed_volume(model: nn.Module, volumes: torch.Tensor) -> torch.Tensor:
+    """Patch tokens of every axial slice of ``(B, C, D, H, W)`` volumes, all slices in one batch:
+    ``(B, D, h, w, E)`` (in-plane sizes first fitted to the patch grid)."""
+    volumes = fit_to_patch_grid(model, volumes)
+    batch, chans, depth, height, width = volumes.shape
+    patches = embed_patches(model, volumes.transpose(1, 2).reshape(batch * depth, chans, height, width))
+    return patches.reshape(batch, depth, *patches.shape[1:])
