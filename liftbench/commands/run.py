@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from liftbench.commands.run_options import DEMO, PROTOCOL_FLAGS, key_values, parse_seeds
 from liftbench.errors import UsageError
 from liftbench.plugins import build_registry
 from liftbench.protocols.features import default_cache_dir
@@ -17,8 +18,6 @@ SELECTORS = ("strategies", "backbones", "datasets", "protocol", "weights", "size
 
 def _settings(args) -> tuple[dict, bool]:
     """The run's settings: the demo's when the user chose nothing, else the user's with defaults."""
-    from liftbench.cli import DEMO, PROTOCOL_FLAGS, _key_values
-
     demo = not any(getattr(args, name) is not None for name in (*SELECTORS, "schedule"))
     base = dict(DEMO) if demo else {
         "datasets": "synthetic", "backbones": "vits", "strategies": "all", "protocol": "linear",
@@ -27,11 +26,11 @@ def _settings(args) -> tuple[dict, bool]:
     settings = {name: getattr(args, name) if getattr(args, name) is not None else base[name] for name in SELECTORS}
     options = dict(base["options"])
     options.update({flag: getattr(args, flag) for flag in PROTOCOL_FLAGS if getattr(args, flag) is not None})
-    options.update(_key_values(args.opt, "--opt"))
+    options.update(key_values(args.opt, "--opt"))
     if args.quick:
         options["quick"] = True
     settings["options"] = options
-    settings["dataset_options"] = _key_values(args.dataset_opt, "--dataset-opt")
+    settings["dataset_options"] = key_values(args.dataset_opt, "--dataset-opt")
     return settings, demo
 
 
@@ -47,8 +46,6 @@ def _executor_options(args) -> dict:
 
 
 def run_command(args) -> int:
-    from liftbench.cli import parse_seeds
-
     settings, demo = _settings(args)
     registry = build_registry(args.disable_plugin)
     for info in registry.plugins.values():
