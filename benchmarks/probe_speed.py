@@ -122,7 +122,7 @@ def main_(argv: list[str] | None = None) -> int:
         )
     lines += [
         f"- Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}, CPU only; other jobs shared the cores, so the figures are indicative.",
+        f"torch {torch.__version__}, CPU only; figures are indicative (one shared 2-core machine).",
         "",
     ]
     (out / "probe_speed.md").write_text("\n".join(lines), encoding="utf-8")
