@@ -17,6 +17,17 @@ from liftbench.leaderboard import build_tables
 from liftbench.leaderboard_format import metric_name
 
 
+def save(fig, stem: Path) -> list[Path]:
+    """Write ``fig`` as PNG and as a dateless SVG (re-plotting unchanged results gives identical SVGs)."""
+    import matplotlib.pyplot as plt
+
+    fig.savefig(stem.with_suffix(".png"), dpi=150)
+    plt.rcParams["svg.hashsalt"] = "liftbench"
+    fig.savefig(stem.with_suffix(".svg"), metadata={"Date": None})
+    plt.close(fig)
+    return [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+
+
 def plot(frame: pd.DataFrame, out_dir: Path, **selection) -> list[Path]:
     """Write the bar charts for ``frame`` under ``out_dir``; ``selection`` as for :func:`render`."""
     import matplotlib
@@ -58,12 +69,7 @@ def plot(frame: pd.DataFrame, out_dir: Path, **selection) -> list[Path]:
                 ax.set_title(f"{dataset}, {metric_name(metric)} ({table.protocol})", fontsize=9)
             fig.text(0.01, 0.01, "* reported (hatched); error bars: std over seeds", fontsize=6)
             fig.tight_layout()
-            stem = out / f"{table.protocol}_{dataset}"
-            fig.savefig(stem.with_suffix(".png"), dpi=150)
-            plt.rcParams["svg.hashsalt"] = "liftbench"
-            fig.savefig(stem.with_suffix(".svg"), metadata={"Date": None})
-            plt.close(fig)
-            written += [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+            written += save(fig, out / f"{table.protocol}_{dataset}")
     return written
 
 
@@ -94,10 +100,5 @@ def plot_cost(frame: pd.DataFrame, out_dir: Path, metric: str = "auc") -> list[P
         ax.set_title(f"{dataset}: {metric_name(metric)} against cost ({protocol})", fontsize=9)
         ax.legend(fontsize=6, loc="best")
         fig.tight_layout()
-        stem = out / f"cost_{protocol}_{dataset}_{metric}"
-        fig.savefig(stem.with_suffix(".png"), dpi=150)
-        plt.rcParams["svg.hashsalt"] = "liftbench"
-        fig.savefig(stem.with_suffix(".svg"), metadata={"Date": None})
-        plt.close(fig)
-        written += [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+        written += save(fig, out / f"cost_{protocol}_{dataset}_{metric}")
     return written

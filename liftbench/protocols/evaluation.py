@@ -57,3 +57,12 @@ def report(
     probabilities.insert(0, "label", test_labels)
     probabilities.insert(0, "index", np.arange(len(test_probs)))
     return metrics, probabilities
+
+
+def probe_result(head: torch.nn.Module, features: dict, labels: dict, task: str, selected_val_auc: float, volumes_per_second: float, notes: dict):
+    """A probe's ProtocolResult: the head's val/test predictions, reported by :func:`report`."""
+    from liftbench.protocols.context import ProtocolResult
+
+    probs = {split: predict(head, features[split], task) for split in ("val", "test")}
+    metrics, probabilities = report(probs["val"], probs["test"], labels, task, selected_val_auc)
+    return ProtocolResult(metrics=metrics, selected_on="val", volumes_per_second=volumes_per_second, probabilities=probabilities, notes=notes)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from liftbench.protocols.context import ProtocolResult, RunContext
-from liftbench.protocols.evaluation import predict, report
+from liftbench.protocols.evaluation import probe_result
 from liftbench.protocols.features import cached_features
 from liftbench.protocols.options import resolve
 from liftbench.protocols.training import fit_head
@@ -50,12 +50,4 @@ def run(ctx: RunContext) -> ProtocolResult:
         )
     labels = {split: torch.as_tensor(dataset.splits[split].labels) for split in features}
     head, best_auc, step = train_head(features, labels, dataset.num_classes, dataset.task, options, ctx.spec.seed)
-    probs = {split: predict(head, features[split], dataset.task) for split in ("val", "test")}
-    metrics, probabilities = report(probs["val"], probs["test"], labels, dataset.task, best_auc)
-    return ProtocolResult(
-        metrics=metrics,
-        selected_on="val",
-        volumes_per_second=vps,
-        probabilities=probabilities,
-        notes={"feature_cache": "hit" if hit else "miss", "selected_step": step},
-    )
+    return probe_result(head, features, labels, dataset.task, best_auc, vps, {"feature_cache": "hit" if hit else "miss", "selected_step": step})

@@ -19,7 +19,7 @@ import torch
 
 from liftbench.protocols.augment import training_input
 from liftbench.protocols.context import ProtocolResult, RunContext
-from liftbench.protocols.evaluation import predict, report
+from liftbench.protocols.evaluation import probe_result
 from liftbench.protocols.features import autocast, extract
 from liftbench.protocols.options import resolve
 from liftbench.protocols.training import fit_head
@@ -59,12 +59,4 @@ def run(ctx: RunContext) -> ProtocolResult:
             lifted, dataset.splits["train"].volumes, labels, features["val"], dataset.num_classes, dataset.task,
             options, ctx.spec.seed, mean, std, ctx.device,
         )
-    probs = {split: predict(head, features[split], dataset.task) for split in ("val", "test")}
-    metrics, probabilities = report(probs["val"], probs["test"], labels, dataset.task, best_auc)
-    return ProtocolResult(
-        metrics=metrics,
-        selected_on="val",
-        volumes_per_second=vps,
-        probabilities=probabilities,
-        notes={"backbone_mode": "eval", "augmentation": "crop pad 4 (HW), flips H/W, rot90 HW", "selected_step": step},
-    )
+    return probe_result(head, features, labels, dataset.task, best_auc, vps, {"backbone_mode": "eval", "augmentation": "crop pad 4 (HW), flips H/W, rot90 HW", "selected_step": step})
