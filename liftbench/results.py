@@ -155,15 +155,3 @@ def read_results(results_dir: Path | Iterable[Path]) -> ResultsFolder:
                 problems.append(f"skipped {path}: {type(exc).__name__}: {exc}")
     frame = pd.concat(frames, ignore_index=True) if frames else rows_to_table([]).to_pandas()
     return ResultsFolder(frame, problems)
-
-
-def done_keys(results_dir: Path) -> set[str]:
-    """Keys of runs that have a readable result file in ``results_dir`` (any status)."""
-    keys = set()
-    for path in Path(results_dir).glob(f"*{RUN_SUFFIX}"):
-        try:
-            pq.read_metadata(path)
-        except Exception:
-            continue
-        keys.add(path.stem)
-    return keys

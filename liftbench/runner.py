@@ -27,7 +27,7 @@ from liftbench.lifting.planes import DEFAULT_SCHEDULE, parse_schedule, schedule_
 from liftbench.protocols.context import ProtocolResult, RunContext, RunSpec
 from liftbench.provenance import now, provenance
 from liftbench.registry import Entry, Registry
-from liftbench.results import check_writable, run_path, write_atomic, write_run
+from liftbench.results import check_writable, write_atomic, write_run
 
 SCHEDULED = ("pcm", "pcg")  # strategies that take a plane schedule
 POOLING = {"pcm": "mean", "pcg": "adaptive"}
@@ -214,7 +214,3 @@ def execute(runs: list[PlannedRun], executor: Entry, ctx: ExecutionContext, *, f
     ctx.counts["already done"] = len(runs) - len(todo)
     executor.load()(todo, ctx)
     return todo
-
-
-def result_file(results_dir: Path, run: PlannedRun) -> Path:
-    return run_path(results_dir, run.key)
