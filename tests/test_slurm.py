@@ -27,7 +27,7 @@ from submitit.slurm.slurm import _make_sbatch_string
 from liftbench.cli import main
 from liftbench.commands.status import collect
 from liftbench.errors import UsageError
-from liftbench.executors import slurm
+from liftbench.executors import slurm, slurm_jobs
 from liftbench.plugins import build_registry
 from liftbench.results import result_files, write_run
 from liftbench.runner import existing_statuses, plan
@@ -68,7 +68,7 @@ def test_one_array_task_per_feature_cache_group():
     groups = slurm.group_runs(runs)
     assert len(groups) == 2 and all(len(g) == 6 for g in groups)  # protocols and seeds inside a group
     assert [{r.spec.strategy for r in g} for g in groups] == [{"2d"}, {"pcg"}]
-    assert slurm._expand("12_[0-2,5%2]") == ["12_0", "12_1", "12_2", "12_5"] and slurm._expand("12_3") == ["12_3"]
+    assert slurm_jobs._expand("12_[0-2,5%2]") == ["12_0", "12_1", "12_2", "12_5"] and slurm_jobs._expand("12_3") == ["12_3"]
 
 
 def test_slurm_options_need_the_slurm_executor(tmp_path, capsys):
@@ -94,7 +94,7 @@ def test_status_counts_runs_per_cell_without_slurm(tmp_path, monkeypatch, capsys
     write_run(tmp_path, "k2", [_row("k2", "acs", 0, "skipped", "cannot lift")])
     spec = {"dataset": "synthetic", "size": 32, "backbone": "vits", "weights": "random", "strategy": "pcg", "schedule": "HW",
             "protocol": "linear", "seed": 0, "options": "{}", "dataset_options": "{}"}
-    slurm.write_json_atomic(tmp_path / ".jobs" / "k3.json", {"job_id": "7_1", "spec": spec, "submitted_at": "2026-01-01T00:00:00+00:00", "stdout": "/logs/7_1_0_log.out"})
+    slurm_jobs.write_json_atomic(tmp_path / ".jobs" / "k3.json", {"job_id": "7_1", "spec": spec, "submitted_at": "2026-01-01T00:00:00+00:00", "stdout": "/logs/7_1_0_log.out"})
     states = {r["key"]: r["state"] for r in collect(tmp_path)}
     assert states == {"k0": "done", "k1": "failed", "k2": "skipped", "k3": "submitted"}
     assert main(["status", str(tmp_path)]) == 0
@@ -163,7 +163,7 @@ def _wait(condition, timeout: float, what: str, interval: float = 0.2):
 
 
 def _records(results: Path) -> dict[str, dict]:
-    return slurm.read_records(results)
+    return slurm_jobs.read_records(results)
 
 
 def _statuses(results: Path) -> dict[str, str]:

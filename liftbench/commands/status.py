@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from tabulate import tabulate
 
 from liftbench.errors import UsageError
-from liftbench.executors.slurm import ended_reason, job_states, read_records, slurm_commands_available
+from liftbench.executors.slurm_jobs import ended_reason, job_states, read_records, slurm_commands_available
 from liftbench.results import RUN_SUFFIX
 
 STATES = ("done", "running", "queued", "submitted", "failed", "skipped")
@@ -74,7 +74,7 @@ def collect(results_dir: Path) -> list[dict]:
         if not asked:
             entry["state"] = "submitted"
         elif job_state is None and record.get("submitted_at"):
-            from liftbench.executors.slurm import UNKNOWN_GRACE_S, _age_s
+            from liftbench.executors.slurm_jobs import UNKNOWN_GRACE_S, _age_s
 
             entry["state"] = "queued" if _age_s(record) < UNKNOWN_GRACE_S else "failed"
         else:
