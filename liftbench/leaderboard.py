@@ -33,14 +33,17 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 from scipy.stats import ttest_rel
 
 from liftbench.errors import UsageError
 from liftbench.leaderboard_format import AVG_FLAG, FORMATS, SIG_MARK, Cell, Row, Table, metric_name
-from liftbench.results import SIDE_DIRS, read_results, result_files
+from liftbench.lifting.planes import DEFAULT_SCHEDULE as PLANE_CYCLE
+from liftbench.lifting.planes import schedule_text
+from liftbench.reported import IMPLIED_POOLING
+from liftbench.results import SIDE_DIRS, read_results, result_files, write_text_atomic
 
-DEFAULT_SCHEDULE = "HW,DW,DH,HW"
-IMPLIED_POOLING = {"pcg": "adaptive", "pcm": "mean"}
+DEFAULT_SCHEDULE = schedule_text(PLANE_CYCLE)
 ORDER = {
     "protocol": ("linear", "finetune", "zero", "featdice"),
     "backbone": ("vits", "vitb", "vitl", "resnet50", "vivit"),
@@ -308,9 +311,13 @@ def audit_reported_averages(frame: pd.DataFrame, tolerance: float = AVG_TOLERANC
 
 def _holds_runs(folder: Path) -> bool:
     """Whether a folder has evaluation runs (a benchmark-only folder has its own table, bench.md)."""
-    if not result_files(folder):
-        return False
-    return bool((read_results(folder).frame["kind"] == "run").any())
+    for path in result_files(folder):
+        try:
+            if "run" in pq.read_table(path, columns=["kind"]).column("kind").to_pylist():
+                return True
+        except Exception:  # unreadable: read_results reports it when the folder is rendered
+            continue
+    return False
 
 
 def targets(results_root: Path) -> dict[Path, Path]:
@@ -355,8 +362,6 @@ def write_all(results_root: Path) -> list[Path]:
     written = []
     for path, text in _expected(results_root).items():
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
+            write_text_atomic(path, text)
             written.append(path)
     return written

@@ -28,7 +28,7 @@ from torchmetrics.functional.classification import (
     multiclass_auroc,
 )
 
-TASKS = ("binary-class", "multi-class")
+from liftbench.data import TASKS
 
 
 def _tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -17,11 +17,11 @@ from liftbench.leaderboard import build_tables
 from liftbench.leaderboard_format import metric_name
 
 
-def save(fig, stem: Path) -> list[Path]:
+def save(fig, stem: Path, dpi: int = 150) -> list[Path]:
     """Write ``fig`` as PNG and as a dateless SVG (re-plotting unchanged results gives identical SVGs)."""
     import matplotlib.pyplot as plt
 
-    fig.savefig(stem.with_suffix(".png"), dpi=150)
+    fig.savefig(stem.with_suffix(".png"), dpi=dpi)
     plt.rcParams["svg.hashsalt"] = "liftbench"
     fig.savefig(stem.with_suffix(".svg"), metadata={"Date": None})
     plt.close(fig)

@@ -10,6 +10,7 @@ would skip the second); plugins can be disabled by name.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
 from importlib.metadata import entry_points
 
@@ -93,6 +94,13 @@ def build_registry(disabled: Iterable[str] = (), extra: Iterable[tuple[str, obje
                 message = f"plugin {plugin_name!r} failed to register {PLURAL[kind]}: {type(exc).__name__}: {exc}"
                 info.error = f"{info.error}; {message}" if info.error else message
     return registry
+
+
+def warn_plugin_errors(registry: Registry) -> None:
+    """Say on stderr which plugins failed to load or register (disabled ones are not news)."""
+    for info in registry.plugins.values():
+        if info.error and info.error != "disabled":
+            print(f"liftbench: warning: {info.error}", file=sys.stderr)
 
 
 _default: Registry | None = None

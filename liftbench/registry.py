@@ -148,15 +148,17 @@ class StrategyRegistrar(_Registrar):
         description: str = "",
         defaults: Mapping[str, Any] | None = None,
         notes: Mapping[str, str] | None = None,
+        same_as: Mapping[str, str] | None = None,
     ) -> Entry:
         """Add a strategy; ``lifters`` maps backbone family to ``"module:attr"`` of its lifter.
 
-        ``notes`` maps a family to a remark ``liftbench list`` shows (e.g. "same as pcm for CNNs").
+        ``notes`` maps a family to a remark ``liftbench list`` shows. ``same_as`` maps a family to the
+        strategy this one is identical to there (pcm is pcg for CNNs): a grid with both runs it once.
         """
         if not lifters:
             raise PluginError(f"strategy {name!r}: lifters must name at least one backbone family")
         targets = {fam: _check_target(self.kind, name, t) for fam, t in lifters.items()}
-        return self._add(name, targets, aliases, description, {"defaults": dict(defaults or {}), "notes": dict(notes or {})})
+        return self._add(name, targets, aliases, description, {"defaults": dict(defaults or {}), "notes": dict(notes or {}), "same_as": dict(same_as or {})})
 
 
 class BackboneRegistrar(_Registrar):

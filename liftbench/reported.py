@@ -28,8 +28,8 @@ COLUMNS = ("table", "protocol", "backbone", "strategy", "dataset", "metric", "va
 
 # The CSV already uses liftbench's names; anything else is refused rather than guessed.
 BACKBONES = {"vits": "ViT-S/16", "vitb": "ViT-B/16", "vitl": "ViT-L/16", "resnet50": "ResNet-50", "vivit": "ViViT"}
+IMPLIED_POOLING = {"pcg": "adaptive", "pcm": "mean"}  # what liftbench's PlaneCycle strategies record
 STRATEGIES = ("2d", "3d", "acs", "pcm", "pcg", "vivit")
-POOLING = {"pcg": "adaptive", "pcm": "mean"}  # as liftbench's PlaneCycle lifter records them
 INPUT_SIZE = {"1": 64, "2": 64}  # Tables 1-2: MedMNIST 3D at 64^3; Table 3 does not state one
 
 
@@ -70,7 +70,7 @@ def reported_rows(csv_path: Path = DEFAULT_CSV) -> list[dict[str, Any]]:
                 "backbone_model": BACKBONES[backbone],
                 "weights": "pretrained",
                 "strategy": strategy,
-                "pooling": POOLING.get(strategy),
+                "pooling": IMPLIED_POOLING.get(strategy),
                 "protocol": protocol,
                 "seed": None,
                 "split": "test",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,6 @@ SCHEMA = pa.schema(
     ]
 )
 COLUMNS = SCHEMA.names
-STATUSES = ("ok", "skipped", "failed")
 RUN_SUFFIX = ".parquet"
 SIDE_DIRS = ("probabilities", "plots", ".cache", ".jobs")
 
@@ -75,18 +74,39 @@ def rows_to_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
     return pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False)
 
 
-def write_atomic(table: pa.Table, path: Path) -> Path:
-    """Write ``table`` to ``path`` through a temporary file in the same folder, then rename."""
+def replace_atomic(path: Path, write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` on a temporary name beside ``path``, then rename it into place: a reader
+    sees the old file or the whole new one, never a half-written one (and a crash leaves no file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        pq.write_table(table, tmp)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def write_atomic(table: pa.Table, path: Path) -> Path:
+    """Write ``table`` as Parquet to ``path``, atomically."""
+    return replace_atomic(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path``, atomically."""
+    return replace_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def run_status(path: Path) -> tuple[str, str]:
+    """(status, error) of one run file, reading only those columns: ``failed`` if any row failed.
+    Raises if the file cannot be read."""
+    rows = pq.read_table(path, columns=["status", "error"]).to_pylist()
+    statuses = [row["status"] for row in rows]
+    status = "failed" if "failed" in statuses else (statuses[0] if statuses else "ok")
+    error = next((row["error"] for row in rows if row["status"] == status and row["error"]), "") or ""
+    return status, error
 
 
 def run_path(results_dir: Path, run_key: str) -> Path:

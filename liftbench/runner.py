@@ -20,17 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from liftbench.errors import CannotLiftError, UsageError
-from liftbench.lifting.planes import DEFAULT_SCHEDULE, parse_schedule, schedule_text
+from liftbench.lifting.planes import parse_schedule, schedule_text
 from liftbench.protocols.context import ProtocolResult, RunContext, RunSpec
 from liftbench.provenance import now, provenance
 from liftbench.registry import Entry, Registry
-from liftbench.results import check_writable, write_atomic, write_run
-
-SCHEDULED = ("pcm", "pcg")  # strategies that take a plane schedule
-POOLING = {"pcm": "mean", "pcg": "adaptive"}
+from liftbench.results import check_writable, run_status, write_atomic, write_run
 
 
 @dataclass
@@ -43,16 +39,28 @@ class PlannedRun:
         return self.spec.key()
 
 
-def _skip_reason(registry: Registry, dataset: Entry, backbone: Entry, strategy: Entry, protocol: Entry, strategies: Sequence[Entry]) -> str:
+def lift_skip_reason(backbone: Entry, strategy: Entry, chosen: Sequence[str]) -> str:
+    """Why ``strategy`` is not run on ``backbone`` when the grid holds strategies ``chosen`` ('' = run it)."""
     family = backbone.meta.get("family", "")
     if family not in strategy.families:
         return f"strategy {strategy.name!r} cannot lift a {family} backbone ({backbone.name}); it lifts: {', '.join(strategy.families)}"
-    if protocol.meta.get("needs_masks") and not dataset.meta.get("has_masks"):
-        return f"protocol {protocol.name!r} needs lesion masks, which dataset {dataset.name!r} does not provide"
-    names = {s.name for s in strategies}
-    if family == "cnn" and strategy.name == "pcm" and "pcg" in names:
-        return "pcm is identical to pcg for a CNN (no global tokens to pool): run once, as pcg"
+    twin = strategy.meta.get("same_as", {}).get(family)
+    if twin and twin in chosen:
+        return f"{strategy.name} is identical to {twin} for a {family} backbone: run once, as {twin}"
     return ""
+
+
+def _skip_reason(dataset: Entry, backbone: Entry, strategy: Entry, protocol: Entry, strategies: Sequence[Entry]) -> str:
+    reason = lift_skip_reason(backbone, strategy, [s.name for s in strategies])
+    if not reason and protocol.meta.get("needs_masks") and not dataset.meta.get("has_masks"):
+        reason = f"protocol {protocol.name!r} needs lesion masks, which dataset {dataset.name!r} does not provide"
+    return reason
+
+
+def _schedule_for(strategy: Entry, schedule: str | None) -> str:
+    """The user's schedule (or the strategy's default one) for strategies that take one, else ''."""
+    default = strategy.meta.get("defaults", {}).get("schedule")
+    return (schedule or default) if default else ""
 
 
 def protocol_defaults(protocol: Entry) -> dict[str, Any] | None:
@@ -94,7 +102,7 @@ def plan(
     dataset_options: dict[str, Any] | None = None,
 ) -> list[PlannedRun]:
     """Every run of the grid, in an order that keeps caches warm (seeds innermost)."""
-    sched = schedule_text(parse_schedule(schedule) if schedule else DEFAULT_SCHEDULE)
+    sched = schedule_text(parse_schedule(schedule)) if schedule else None
     per_protocol = {name: json.dumps(opts, sort_keys=True) for name, opts in options_per_protocol(protocols, options or {}).items()}
     data_opts = json.dumps(dataset_options or {}, sort_keys=True)
     for dataset in datasets:
@@ -106,11 +114,11 @@ def plan(
         for backbone in backbones:
             for strategy in strategies:
                 for protocol in protocols:
-                    reason = _skip_reason(registry, dataset, backbone, strategy, protocol, strategies)
+                    reason = _skip_reason(dataset, backbone, strategy, protocol, strategies)
                     for seed in seeds:
                         spec = RunSpec(
                             dataset=dataset.name, size=size, backbone=backbone.name, weights=weights,
-                            strategy=strategy.name, schedule=sched if strategy.name in SCHEDULED else "",
+                            strategy=strategy.name, schedule=_schedule_for(strategy, sched),
                             protocol=protocol.name, seed=int(seed), options=per_protocol[protocol.name], dataset_options=data_opts,
                         )
                         runs.append(PlannedRun(spec, reason))
@@ -122,10 +130,9 @@ def existing_statuses(results_dir: Path) -> dict[str, str]:
     statuses = {}
     for path in Path(results_dir).glob("*.parquet"):
         try:
-            column = pq.read_table(path, columns=["status"]).column("status").to_pylist()
+            statuses[path.stem] = run_status(path)[0]
         except Exception:
             continue  # corrupt: reported by the leaderboard, rerun here
-        statuses[path.stem] = "failed" if "failed" in column else (column[0] if column else "ok")
     return statuses
 
 
@@ -156,7 +163,8 @@ class ExecutionContext:
             "dataset": spec.dataset, "input_size": spec.size, "backbone": spec.backbone,
             "backbone_model": str(backbone.meta.get("options", {}).get("model_name", "")),
             "weights": spec.weights, "weights_sha256": "", "strategy": spec.strategy, "schedule": spec.schedule,
-            "pooling": POOLING.get(spec.strategy, ""), "backbone_mode": "eval", "protocol": spec.protocol,
+            "pooling": self.registry.get("strategy", spec.strategy).meta.get("defaults", {}).get("pooling", ""),
+            "backbone_mode": "eval", "protocol": spec.protocol,
             "seed": spec.seed, "options": spec.options, "created_at": now(), **provenance(self.device),
         }
 

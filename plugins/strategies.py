@@ -1,6 +1,10 @@
 """Built-in lifting strategies: slice-2D, flatten-3D/inflated-3D, ACS, PlaneCycle (PCm, PCg)."""
 
 from liftbench import hookimpl
+from liftbench.lifting.planes import DEFAULT_SCHEDULE, schedule_text
+
+# A strategy whose defaults name a schedule takes --schedule; its pooling is recorded in result rows.
+_PLANECYCLE = {"schedule": schedule_text(DEFAULT_SCHEDULE)}
 
 _VIT = "liftbench.lifting"
 
@@ -29,13 +33,14 @@ def liftbench_register_strategies(registrar):
         lifters={"vit": f"{_VIT}.vit_planecycle:PlaneCycleViT", "cnn": f"{_VIT}.cnn_planecycle:PlaneCycleCNN"},
         aliases=("planecycle-mean",),
         description="PlaneCycle: blocks cycle HW, DW, DH planes; global tokens shared by their mean",
-        defaults={"pooling": "mean"},
+        defaults={**_PLANECYCLE, "pooling": "mean"},
         notes={"cnn": "a CNN has no global tokens: identical to pcg, run once as pcg"},
+        same_as={"cnn": "pcg"},
     )
     registrar.add(
         "pcg",
         lifters={"vit": f"{_VIT}.vit_planecycle:PlaneCycleViT", "cnn": f"{_VIT}.cnn_planecycle:PlaneCycleCNN"},
         aliases=("planecycle", "planecycle-group"),
         description="PlaneCycle: blocks cycle HW, DW, DH planes; global tokens pooled by groups (adaptive)",
-        defaults={"pooling": "adaptive"},
+        defaults={**_PLANECYCLE, "pooling": "adaptive"},
     )

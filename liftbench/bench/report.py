@@ -14,8 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
-ORDER = ("2d", "3d", "acs", "pcm", "pcg")
-BACKBONE_ORDER = ("vits", "vitb", "vitl", "resnet50")
+from liftbench.leaderboard import ORDER as LEADERBOARD_ORDER
+from liftbench.plots import save
+from liftbench.results import write_text_atomic
+
+ORDER = LEADERBOARD_ORDER["strategy"]
+BACKBONE_ORDER = LEADERBOARD_ORDER["backbone"]
 MEASURES = (
     ("latency_ms_median", "ms", "{:.1f}"),
     ("volumes_per_second", "vol/s", "{:.2f}"),
@@ -134,11 +138,7 @@ def plot(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
                     ax.legend(fontsize=8)
             fig.suptitle(f"{name}: {protocol.removeprefix('bench-')}, {dtype}, batch {batch}")
             fig.tight_layout()
-            stem = out / f"{name}_{suffix}"
-            fig.savefig(stem.with_suffix(".png"), dpi=120)
-            fig.savefig(stem.with_suffix(".svg"), metadata={"Date": None})
-            plt.close(fig)
-            written += [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+            written += save(fig, out / f"{name}_{suffix}", dpi=120)
     return written
 
 
@@ -147,7 +147,5 @@ def write_report(frame: pd.DataFrame, results_dir: Path) -> list[Path]:
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     md = results_dir / "bench.md"
-    tmp = md.with_name(".bench.md.tmp")
-    tmp.write_text(markdown(frame))
-    tmp.replace(md)
+    write_text_atomic(md, markdown(frame))
     return [md, *plot(frame, results_dir / "plots")]

@@ -30,6 +30,7 @@ from liftbench.lifting.api import lift_with
 from liftbench.provenance import now, provenance
 from liftbench.registry import Entry, Registry
 from liftbench.results import write_run
+from liftbench.runner import lift_skip_reason
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -109,14 +110,6 @@ def measure(lifted: torch.nn.Module, size: int, batch: int, settings: BenchSetti
     }
 
 
-def _skip_reason(backbone: Entry, strategy: Entry, chosen: Sequence[str]) -> str:
-    family = backbone.meta.get("family", "")
-    if family not in strategy.families:
-        return f"strategy {strategy.name!r} cannot lift a {family} backbone ({backbone.name}); it lifts: {', '.join(strategy.families)}"
-    if family == "cnn" and strategy.name == "pcm" and "pcg" in chosen:
-        return "pcm is identical to pcg for a CNN (no global tokens to pool): run once, as pcg"
-    return ""
-
 
 def _cleanup(device: str) -> None:
     gc.collect()
@@ -141,7 +134,7 @@ def run_sweep(
         model, weights = backbone.load()(settings.weights, **backbone.meta.get("options", {}))
         model = model.to(settings.device)
         for strategy in strategies:
-            reason, lifted = _skip_reason(backbone, strategy, chosen), None
+            reason, lifted = lift_skip_reason(backbone, strategy, chosen), None
             if not reason:
                 try:
                     lifted = lift_with(registry, model, strategy.name)

@@ -8,7 +8,6 @@ command then exits with status 1, like ``liftbench run`` with failed runs.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from liftbench.errors import UsageError
@@ -58,7 +57,7 @@ def check_device(device: str) -> str:
 def bench_command(args) -> int:
     from liftbench.bench.report import write_report
     from liftbench.bench.sweep import BenchSettings, run_sweep
-    from liftbench.plugins import build_registry
+    from liftbench.plugins import build_registry, warn_plugin_errors
     from liftbench.results import check_writable, read_results
 
     if args.dtype not in DTYPES:
@@ -71,9 +70,7 @@ def bench_command(args) -> int:
         warmup=args.warmup, repeats=args.repeats, weights=args.weights,
     )
     registry = build_registry(getattr(args, "disable_plugin", []))
-    for info in registry.plugins.values():
-        if info.error and info.error != "disabled":
-            print(f"liftbench: warning: {info.error}", file=sys.stderr)
+    warn_plugin_errors(registry)
     backbones = registry.resolve("backbone", args.backbones)
     strategies = registry.resolve("strategy", args.strategies)
     results_dir = check_writable(Path(args.results))

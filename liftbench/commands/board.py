@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from liftbench.errors import UsageError
-from liftbench.results import read_results
+from liftbench.results import read_results, write_text_atomic
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -55,7 +55,7 @@ def readme_sync(results_root: Path, write: bool) -> list[str]:
     if fresh == text:
         return []
     if write:
-        readme.write_text(fresh, encoding="utf-8")
+        write_text_atomic(readme, fresh)
         print(f"wrote {readme}")
         return []
     return [str(readme)]
@@ -86,11 +86,13 @@ def leaderboard_command(args) -> int:
         for root in dirs:
             if not root.is_dir():
                 raise UsageError(f"results folder {str(root)!r} does not exist")
-            if args.write:
+            if args.write:  # what --write writes is current by construction: no second render to check it
                 for path in leaderboard.write_all(root):
                     print(f"wrote {path}")
                 write_plots(root)
-            stale_all += leaderboard.check(root) + readme_sync(root, write=args.write)
+                readme_sync(root, write=True)
+            else:
+                stale_all += leaderboard.check(root) + readme_sync(root, write=False)
         if stale_all:
             for path in stale_all:
                 print(f"stale leaderboard: {path} differs from what the committed results give", file=sys.stderr)
@@ -112,11 +114,7 @@ def leaderboard_command(args) -> int:
         sort=args.sort,
     )
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
+        out = write_text_atomic(Path(args.out), text)
         print(f"wrote {out}")
     else:
         print(text)

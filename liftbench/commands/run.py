@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from liftbench.commands.run_options import DEMO, PROTOCOL_FLAGS, key_values, parse_seeds
 from liftbench.errors import UsageError
-from liftbench.plugins import build_registry
+from liftbench.plugins import build_registry, warn_plugin_errors
 from liftbench.protocols.features import default_cache_dir
 from liftbench.runner import ExecutionContext, execute, plan
 
@@ -48,9 +48,7 @@ def _executor_options(args) -> dict:
 def run_command(args) -> int:
     settings, demo = _settings(args)
     registry = build_registry(args.disable_plugin)
-    for info in registry.plugins.values():
-        if info.error and info.error != "disabled":
-            print(f"liftbench: warning: {info.error}", file=sys.stderr)
+    warn_plugin_errors(registry)
     runs = plan(
         registry,
         datasets=registry.resolve("dataset", settings["datasets"]),

@@ -60,7 +60,7 @@ from liftbench.executors.slurm_jobs import (
     read_record,
     write_json_atomic,
 )
-from liftbench.results import run_path
+from liftbench.results import run_path, run_status
 
 DEFAULT_TIME = 60  # minutes; submitit's own default (5) is too short for a real run
 MAX_ARRAY = 1000  # Slurm's default MaxArraySize is 1001
@@ -174,7 +174,7 @@ def run_group(payload: dict) -> dict[str, str]:
     """One array task: the runs of one group, in order, in this process. Returns key → status."""
     from liftbench.plugins import build_registry
     from liftbench.protocols.context import RunSpec
-    from liftbench.runner import ExecutionContext, PlannedRun, existing_statuses
+    from liftbench.runner import ExecutionContext, PlannedRun
 
     cpus = os.environ.get("SLURM_CPUS_PER_TASK")
     if cpus and cpus.isdigit():
@@ -198,7 +198,15 @@ def run_group(payload: dict) -> dict[str, str]:
         failure_note=f"\nlog: {log_path}" if log_path else "",
     )
     runs = [PlannedRun(RunSpec(**spec)) for spec in payload["runs"]]
-    done = existing_statuses(ctx.results_dir) if payload.get("skip_done", True) else {}
+    done = {}
+    if payload.get("skip_done", True):  # only this task's runs: never a scan of the shared folder
+        for run in runs:
+            path = run_path(ctx.results_dir, run.key)
+            try:
+                done[run.key] = run_status(path)[0] if path.exists() else None
+            except Exception:
+                continue  # unreadable: run it again
+        done = {key: status for key, status in done.items() if status}
 
     def on_signal(signum, frame):
         raise _Stopped(signum)
@@ -244,17 +252,11 @@ def _stat(path: Path):
 
 
 def _result(path: Path) -> tuple[str, str]:
-    """(status, error) of a result file."""
-    import pyarrow.parquet as pq
-
+    """(status, error) of a result file; an unreadable one counts as failed."""
     try:
-        table = pq.read_table(path, columns=["status", "error"]).to_pylist()
+        return run_status(path)
     except Exception:
         return "failed", f"unreadable result file {path}"
-    statuses = [row["status"] for row in table]
-    status = "failed" if "failed" in statuses else (statuses[0] if statuses else "ok")
-    error = next((row["error"] for row in table if row["status"] == status and row["error"]), "") or ""
-    return status, error
 
 
 def _poll_interval(options: dict) -> float:

@@ -6,15 +6,15 @@ it needs no submitit, so ``status`` stays light and works wherever the Slurm com
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
+from liftbench.results import write_text_atomic
 
 JOBS_DIR = ".jobs"
 QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SUSPENDED", "STOPPED"}
@@ -30,14 +30,7 @@ def jobs_dir(results_dir: Path) -> Path:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def read_record(results_dir: Path, key: str) -> dict | None:

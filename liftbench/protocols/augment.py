@@ -27,6 +27,9 @@ from liftbench.data import prepare_batch, to_unit
 PADDING = 4
 
 
+AUGMENT_SEED = 1_000_003  # augmentation generators are seeded with seed + this (batch order uses seed)
+
+
 def augment_volume(volume: torch.Tensor, generator: torch.Generator, padding: int = PADDING, flip: bool = True, rotate: bool = True) -> torch.Tensor:
     """One volume ``(C, D, H, W)`` → an augmented volume of the same shape."""
     height, width = volume.shape[-2:]

@@ -11,13 +11,13 @@ import hashlib
 import json
 import os
 import time
-import uuid
 from pathlib import Path
 
 import torch
 
 from liftbench.data import SPLITS, VolumeDataset, prepare_batch
 from liftbench.lifting.base import Lifted
+from liftbench.results import replace_atomic
 
 CACHE_VERSION = 1
 
@@ -70,9 +70,7 @@ def cached_features(cache_dir: Path, parts: dict, lifted: Lifted, dataset: Volum
     features = {s: extract(lifted, dataset.splits[s].volumes, mean, std, batch_size, device, dtype) for s in SPLITS}
     total = sum(len(dataset.splits[s]) for s in SPLITS)
     vps = total / max(time.perf_counter() - start, 1e-9)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    torch.save({**features, "volumes_per_second": torch.tensor(vps), "parts": json.dumps(parts, sort_keys=True, default=str)}, tmp)
-    os.replace(tmp, path)
+    payload = {**features, "volumes_per_second": torch.tensor(vps), "parts": json.dumps(parts, sort_keys=True, default=str)}
+    replace_atomic(path, lambda tmp: torch.save(payload, tmp))
     log(f"feature cache miss: extracted {total} volumes at {vps:.2f} volumes/s -> {path.name}")
     return features, vps, False

@@ -34,7 +34,7 @@ from liftbench.errors import UsageError
 from liftbench.lifting.api import backbone_family, lift_with
 from liftbench.lifting.base import Lifted
 from liftbench.metrics import probabilities_from_logits
-from liftbench.protocols.augment import training_input
+from liftbench.protocols.augment import AUGMENT_SEED, training_input
 from liftbench.protocols.context import ProtocolResult, RunContext
 from liftbench.protocols.evaluation import epoch_batches, report, val_auc
 from liftbench.protocols.features import autocast, extract
@@ -47,7 +47,6 @@ DEFAULTS = {
     "dtype": "fp32", "checkpoint": False, "accumulate": 1, "augment": True,
 }
 QUICK = {"iterations": 6, "warmup": 1}
-AUGMENT_SEED = 1_000_003  # as linear-aug: augmentation generator seeded with seed + this
 
 
 def lift_for_training(ctx: RunContext, model: torch.nn.Module, checkpoint: bool) -> Lifted:

@@ -17,16 +17,16 @@ import time
 
 import torch
 
-from liftbench.protocols.augment import training_input
+from liftbench.protocols.augment import AUGMENT_SEED, training_input
 from liftbench.protocols.context import ProtocolResult, RunContext
 from liftbench.protocols.evaluation import probe_result
 from liftbench.protocols.features import autocast, extract
+from liftbench.protocols.linear import DEFAULTS as LINEAR_DEFAULTS
 from liftbench.protocols.options import resolve
 from liftbench.protocols.training import fit_head
 
-DEFAULTS = {"iterations": 10000, "warmup": 500, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-5, "feature_batch": 4, "dtype": "fp32"}
+DEFAULTS = dict(LINEAR_DEFAULTS)  # the same options and paper values as the cached probe
 QUICK = {"iterations": 20, "warmup": 2}
-AUGMENT_SEED = 1_000_003  # the augmentation generator is seeded with seed + this (batch order uses seed)
 
 
 def train_augmented_head(lifted, train_volumes, labels: dict, val_features: torch.Tensor, classes: int, task: str, options: dict, seed: int, mean, std, device: str):
