@@ -1,9 +1,13 @@
 """Creating backbones with the weights the user asked for, and recording which weights they were.
 
 ``weights`` is ``"pretrained"`` (timm's pretrained weights, from the Hugging Face cache or hub),
-``"random"`` (explicit random initialisation) or a local checkpoint path (Meta's original DINOv3
-``.pth`` — timm converts its keys — or a timm ``.pth``/``.safetensors`` file). There is never a silent
-fallback to random weights: a pretrained checkpoint that cannot be found is a clear error.
+``"random"`` / ``"random:SEED"`` (explicit random initialisation, seeded: ``random`` is seed 0) or a
+local checkpoint path (Meta's original DINOv3 ``.pth`` — timm converts its keys — or a timm
+``.pth``/``.safetensors`` file). There is never a silent fallback to random weights: a pretrained
+checkpoint that cannot be found is a clear error.
+
+Whatever the source, :func:`state_dict_sha256` fingerprints the tensors the model actually holds, so
+two runs share a row group or a feature cache only when their weights are the same numbers.
 """
 
 from __future__ import annotations
@@ -11,26 +15,62 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from liftbench.errors import MissingFileError, UsageError
 
 
+def random_seed(weights: str) -> int | None:
+    """The seed of ``random`` (0) or ``random:SEED``; None for any other weights string."""
+    if weights == "random":
+        return 0
+    if weights.startswith("random:"):
+        text = weights.partition(":")[2]
+        try:
+            return int(text)
+        except ValueError:
+            raise UsageError(f"invalid --weights {weights!r}: random weights take an integer seed, e.g. random:3") from None
+    return None
+
+
+@contextmanager
+def seeded(seed: int):
+    """Build a random model under ``seed`` without disturbing the caller's global RNG state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def state_dict_sha256(model: nn.Module) -> str:
+    """sha256 over the model's state dict (names, dtypes, shapes and bytes, in key order): the identity
+    of the weights actually used, whatever file or seed they came from."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        t = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class WeightsInfo:
-    """Which weights a model carries: ``source`` is pretrained | random | the file path."""
+    """Which weights a model carries: ``source`` is pretrained | random:SEED | the file path;
+    ``sha256`` is :func:`state_dict_sha256` of the model as built (the file's own hash is not enough:
+    timm converts keys, and a random init has no file)."""
 
     source: str
     sha256: str = ""
 
     @property
     def is_random(self) -> bool:
-        return self.source == "random"
+        return self.source.startswith("random")
 
 
 @lru_cache(maxsize=32)
@@ -96,8 +136,11 @@ def create_timm_backbone(weights: str = "pretrained", *, model_name: str, **kwar
     """Build timm model ``model_name`` with the requested weights; returns it and its WeightsInfo."""
     import timm
 
-    if weights == "random":
-        return timm.create_model(model_name, pretrained=False, **kwargs), WeightsInfo("random")
+    seed = random_seed(weights)
+    if seed is not None:
+        with seeded(seed):
+            model = timm.create_model(model_name, pretrained=False, **kwargs)
+        return model, WeightsInfo(f"random:{seed}", state_dict_sha256(model))
     if weights == "pretrained":
         cached = _hub_file(model_name)
         if cached is None and not _hub_reachable():
@@ -107,8 +150,7 @@ def create_timm_backbone(weights: str = "pretrained", *, model_name: str, **kwar
             model = timm.create_model(model_name, pretrained=True, **overlay, **kwargs)
         except Exception as exc:  # gated repo, partial download, hub error
             raise _missing_pretrained(model_name, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
-        cached = cached or _hub_file(model_name)
-        return model, WeightsInfo("pretrained", file_sha256(cached) if cached else "")
+        return model, WeightsInfo("pretrained", state_dict_sha256(model))
     path = Path(weights).expanduser()
     if not path.is_file():
         raise MissingFileError(
@@ -119,7 +161,7 @@ def create_timm_backbone(weights: str = "pretrained", *, model_name: str, **kwar
         model = timm.create_model(model_name, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **kwargs)
     except Exception as exc:
         raise UsageError(f"cannot load weights file {str(path)!r} into {model_name}: {type(exc).__name__}: {str(exc)[:300]}") from None
-    return model, WeightsInfo(str(path), file_sha256(path))
+    return model, WeightsInfo(str(path), state_dict_sha256(model))
 
 
 def normalisation(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:

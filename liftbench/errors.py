@@ -18,4 +18,12 @@ class MissingFileError(UsageError):
 
 
 class CannotLiftError(Exception):
-    """A strategy cannot lift this backbone (e.g. ACS on a ViT): the run is skipped, not failed."""
+    """A strategy cannot lift this backbone (e.g. a 3D lifting meets a layer it has no 3D form for).
+
+    Raised while a run executes, it is a ``failed`` run with this message: only pairs known to be
+    impossible before anything runs (a strategy that does not lift the backbone's family) are skipped."""
+
+
+class UndefinedMetricError(Exception):
+    """A metric the protocol selects on is undefined (NaN), e.g. validation AUC of a split holding one
+    class: the run fails with the reason rather than keeping an untrained model."""

@@ -5,6 +5,13 @@ pooling when they are not the strategy's defaults, and its weights when not pret
 datasets, each with its metrics, then ``avg``. Only rows with ``status == "ok"`` and ``kind == "run"`` on the
 test split count.
 
+A cell aggregates the seeds of **one configuration**, never runs that differ in anything else. Runs that
+share a row label (backbone, strategy, schedule, pooling, weights, size) but differ in the weights' sha256,
+the backbone mode, a protocol option (iterations, lr, threshold, dtype, ...) or a dataset option are split
+into separate rows, each labelled with the values that tell them apart (``iterations=40``). The same
+configuration and seed found more than once (two folders, or a study rerun under another key) counts once,
+and a note says how many repeats were dropped.
+
 Choices, each also stated in a note under every table:
 
 - a cell is the mean ± sample standard deviation (ddof=1) over seeds, in percent, one decimal; the std is
@@ -27,6 +34,7 @@ all metrics present are shown, without timestamps, so a re-render is byte-identi
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -78,6 +86,48 @@ def _label(row, several_sizes: bool) -> str:
     return " ".join(parts) + (" (reported)" if row.source == "reported" else "")
 
 
+def _config_items(row) -> dict[str, str]:
+    """What defines a run beyond its row label: weights identity, backbone mode, protocol and dataset
+    options, as ``name -> printed value`` (dataset options prefixed ``data.``)."""
+    items = {"sha256": str(row.weights_sha256 or "")[:8], "mode": str(row.backbone_mode or "")}
+    for prefix, text in (("", row.options), ("data.", row.dataset_options)):
+        try:
+            values = json.loads(text) if text else {}
+        except ValueError:
+            values = {"options": text}
+        for key, value in (values.items() if isinstance(values, dict) else [("options", values)]):
+            items[prefix + key] = value if isinstance(value, str) else json.dumps(value)
+    return items
+
+
+def _split_configurations(f: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Give runs of different configurations under one label their own labels, and drop repeats of a
+    (configuration, seed). A name is added to a label only where it varies among the runs of one
+    dataset column, so options that differ between datasets only (their own sizes) split nothing.
+    Returns the frame and the number of repeated runs dropped."""
+    if f.empty:
+        return f, 0
+    items = [_config_items(r) for r in f.itertuples()]
+    frame = f.assign(_items=items, _config=[json.dumps(i, sort_keys=True) for i in items])
+    telling: dict[tuple, set[str]] = {}
+    for (backbone, label, source, _), g in frame.groupby(["backbone", "label", "source", "dataset"]):
+        seen: dict[str, set[str]] = {}
+        for cfg in g["_items"]:
+            for name in set(seen) | set(cfg):
+                seen.setdefault(name, set()).add(cfg.get(name, ""))
+        telling.setdefault((backbone, label, source), set()).update(n for n, v in seen.items() if len(v) > 1)
+    labels = []
+    for row, cfg in zip(frame.itertuples(), items, strict=True):
+        names = sorted(telling.get((row.backbone, row.label, row.source), ()))
+        extra = " ".join(f"{n}={cfg.get(n, '-')}" for n in names)
+        labels.append(f"{row.label} {extra}" if extra else row.label)
+    frame = frame.assign(label=labels)
+    keys = ["backbone", "label", "source", "dataset", "metric", "split", "_config", "seed"]
+    repeated = frame.duplicated(subset=keys, keep="first") & frame["seed"].notna()
+    runs_dropped = frame.loc[repeated, "run_key"].nunique() if repeated.any() else 0
+    return frame[~repeated].drop(columns=["_items", "_config"]), int(runs_dropped)
+
+
 def _as_list(value) -> list[str] | None:
     return None if value is None else [value] if isinstance(value, str) else list(value)
 
@@ -86,7 +136,7 @@ def _select(frame, protocol, metrics, backbones, reported, split) -> pd.DataFram
     f = frame[(frame["status"] == "ok") & (frame["kind"] == "run")].copy()
     f = f[f["split"].isna() | (f["split"] == split)]
     f["source"] = f["source"].fillna("measured")
-    for col in ("schedule", "pooling", "weights", "citation"):
+    for col in ("schedule", "pooling", "weights", "citation", "weights_sha256", "backbone_mode", "options", "dataset_options"):
         f[col] = f[col].fillna("")
     if not reported:
         f = f[f["source"] != "reported"]
@@ -122,6 +172,7 @@ def _cell(per_seed: dict, mean: float | None = None) -> Cell:
 def _build(protocol: str, f: pd.DataFrame, datasets, baseline, sort) -> Table | None:
     several_sizes = f["input_size"].dropna().nunique() > 1
     f = f.assign(label=[_label(r, several_sizes) for r in f.itertuples()], paper=f["citation"].map(_paper))
+    f, repeats = _split_configurations(f)
     printed = f[(f["dataset"] == "avg") & (f["source"] == "reported")]
     f = f[f["dataset"] != "avg"]
     own = f.groupby(["backbone", "label", "source", "paper", "metric"])["dataset"].agg(set).to_dict()
@@ -179,6 +230,9 @@ def _build(protocol: str, f: pd.DataFrame, datasets, baseline, sort) -> Table | 
                                   -rc[0].cells[col].mean if col in rc[0].cells else math.inf))  # fmt: skip
     _mark_best(rows, columns)
     notes = _notes(protocol, f, rows, avg_metrics, baseline)
+    if repeats:
+        notes.append(f"{repeats} run(s) repeating a configuration and seed already shown (found in several files) "
+                     "counted once.")  # fmt: skip
     if baseline:
         notes += _mark_significant(rows, columns, baseline)
     return Table(protocol=protocol, columns=columns, rows=[r for r, _ in rows], notes=notes + flags)

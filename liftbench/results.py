@@ -31,8 +31,8 @@ SCHEMA = pa.schema(
         ("input_size", pa.int32()),
         ("backbone", pa.string()),
         ("backbone_model", pa.string()),
-        ("weights", pa.string()),  # pretrained | random | a file path
-        ("weights_sha256", pa.string()),
+        ("weights", pa.string()),  # pretrained | random:SEED | a file path
+        ("weights_sha256", pa.string()),  # sha256 of the state dict actually used (any source)
         ("strategy", pa.string()),
         ("schedule", pa.string()),
         ("pooling", pa.string()),
@@ -40,24 +40,28 @@ SCHEMA = pa.schema(
         ("protocol", pa.string()),
         ("seed", pa.int32()),
         ("options", pa.string()),  # JSON of the protocol options that define the run
+        ("dataset_options", pa.string()),  # JSON of the dataset options that define the run
         ("split", pa.string()),
         ("metric", pa.string()),
         ("value", pa.float64()),
         ("selected_on", pa.string()),  # split used to select epoch / threshold
         ("wall_seconds", pa.float64()),
-        ("peak_memory_mb", pa.float64()),
+        ("peak_memory_mb", pa.float64()),  # this run's peak: process RSS (CPU) or torch's allocation (CUDA); null = unknown
         ("volumes_per_second", pa.float64()),
         ("liftbench_version", pa.string()),
         ("torch_version", pa.string()),
         ("timm_version", pa.string()),
         ("device", pa.string()),
-        ("git_commit", pa.string()),
+        ("git_commit", pa.string()),  # of liftbench's own source checkout ('' for an installed package)
+        ("git_dirty", pa.bool_()),  # that checkout had uncommitted changes to tracked files
         ("created_at", pa.timestamp("s", tz="UTC")),
         ("status", pa.string()),  # ok | skipped | failed
         ("error", pa.string()),
     ]
 )
 COLUMNS = SCHEMA.names
+# Columns added after files were first written: an older file without them reads them as null.
+ADDED_COLUMNS = ("dataset_options", "git_dirty")
 RUN_SUFFIX = ".parquet"
 SIDE_DIRS = ("probabilities", "plots", ".cache", ".jobs")
 
@@ -154,6 +158,9 @@ def result_files(results_dir: Path) -> list[Path]:
 def read_table(path: Path) -> pd.DataFrame:
     """Read one results file, checking it against :data:`SCHEMA` (ValueError if it is not one)."""
     table = pq.read_table(path)
+    for name in ADDED_COLUMNS:
+        if name not in table.column_names:
+            table = table.append_column(SCHEMA.field(name), pa.nulls(len(table), SCHEMA.field(name).type))
     missing = [name for name in COLUMNS if name not in table.column_names]
     if missing:
         raise ValueError(f"not a liftbench results file (missing columns: {', '.join(missing[:5])})")

@@ -2,14 +2,15 @@
 
 Each run is keyed by a hash of its :class:`RunSpec`; a run whose key already has a result file in the
 results folder is not run again (unless ``force``), so an interrupted study resumes where it stopped.
-A run writes exactly one Parquet file, atomically; a run that cannot apply (ACS on a ViT) is recorded
-as ``skipped`` with the reason, one that raises as ``failed`` with the error, and the grid goes on.
+A run writes exactly one Parquet file, atomically. Only a pair known *before running* to be impossible
+(ACS on a ViT, a mask protocol on a dataset without masks) is recorded as ``skipped`` with the reason;
+anything raised while a run executes — a lifter that gives up, an undefined validation metric, a bug —
+is ``failed`` with the error, the grid goes on and the command exits 1. No failure passes as a skip.
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 import traceback
@@ -21,8 +22,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from liftbench.errors import CannotLiftError, UsageError
+from liftbench.errors import UsageError
 from liftbench.lifting.planes import parse_schedule, schedule_text
+from liftbench.memory import RunPeakMemory
 from liftbench.protocols.context import ProtocolResult, RunContext, RunSpec
 from liftbench.provenance import now, provenance
 from liftbench.registry import Entry, Registry
@@ -136,10 +138,6 @@ def existing_statuses(results_dir: Path) -> dict[str, str]:
     return statuses
 
 
-def _peak_memory_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 @dataclass
 class ExecutionContext:
     """What an executor needs: ``run_one(run)`` executes one run wherever it is called."""
@@ -165,7 +163,8 @@ class ExecutionContext:
             "weights": spec.weights, "weights_sha256": "", "strategy": spec.strategy, "schedule": spec.schedule,
             "pooling": self.registry.get("strategy", spec.strategy).meta.get("defaults", {}).get("pooling", ""),
             "backbone_mode": "eval", "protocol": spec.protocol,
-            "seed": spec.seed, "options": spec.options, "created_at": now(), **provenance(self.device),
+            "seed": spec.seed, "options": spec.options, "dataset_options": spec.dataset_options,
+            "created_at": now(), **provenance(self.device),
         }
 
     def run_one(self, run: PlannedRun) -> str:
@@ -177,11 +176,10 @@ class ExecutionContext:
         ctx = RunContext(spec, self.registry, self.cache_dir, self.device, self.data_root, self.log)
         start = time.perf_counter()
         try:
-            result: ProtocolResult = self.registry.get("protocol", spec.protocol).load()(ctx)
+            with RunPeakMemory(self.device) as peak:
+                result: ProtocolResult = self.registry.get("protocol", spec.protocol).load()(ctx)
         except UsageError:
             raise  # a user mistake (missing file, bad option) stops the grid with a clear message
-        except CannotLiftError as exc:
-            return self._finish(run, [{**base, "status": "skipped", "error": str(exc)}], None)
         except Exception as exc:
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             self.log(f"FAILED {spec.label()}: {detail}")
@@ -191,7 +189,7 @@ class ExecutionContext:
         _, weights = ctx.backbone()
         base.update(
             weights=weights.source, weights_sha256=weights.sha256, wall_seconds=wall,
-            peak_memory_mb=_peak_memory_mb(), volumes_per_second=result.volumes_per_second, selected_on=result.selected_on,
+            peak_memory_mb=peak.mb, volumes_per_second=result.volumes_per_second, selected_on=result.selected_on,
             backbone_mode=result.notes.get("backbone_mode", "eval"),
         )
         rows = [{**base, "split": split, "metric": metric, "value": value, "status": "ok"} for split, metric, value in result.metrics]

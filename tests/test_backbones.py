@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -13,8 +12,8 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from liftbench.backbones import create_timm_backbone
-from liftbench.errors import MissingFileError
+from liftbench.backbones import create_timm_backbone, random_seed, state_dict_sha256
+from liftbench.errors import MissingFileError, UsageError
 
 TINY = {"depth": 2, "embed_dim": 64, "num_heads": 1, "global_pool": "token"}
 NAME = "vit_small_patch16_dinov3"
@@ -29,15 +28,41 @@ def tiny_checkpoint(tmp_path):
     return model, path
 
 
-def test_random_is_explicit_and_recorded():
+def test_random_is_seeded_recorded_and_identified():
+    """``random`` is seed 0; ``random:SEED`` another init; the sha256 tells the inits apart and the
+    caller's RNG is left alone."""
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
     model, info = create_timm_backbone("random", model_name=NAME, **TINY)
-    assert info.source == "random" and info.sha256 == "" and info.is_random
+    assert torch.equal(torch.rand(1), before)  # the global RNG stream is untouched
+    again, same = create_timm_backbone("random:0", model_name=NAME, **TINY)
+    other, third = create_timm_backbone("random:7", model_name=NAME, **TINY)
+    assert info.source == "random:0" == same.source and info.is_random and third.source == "random:7"
+    assert info.sha256 == same.sha256 == state_dict_sha256(model) and len(info.sha256) == 64
+    assert third.sha256 != info.sha256
+    assert torch.equal(model.blocks[0].attn.qkv.weight, again.blocks[0].attn.qkv.weight)
+    assert not torch.equal(model.blocks[0].attn.qkv.weight, other.blocks[0].attn.qkv.weight)
+
+
+def test_random_seed_parsing():
+    assert random_seed("random") == 0 and random_seed("random:12") == 12 and random_seed("pretrained") is None
+    with pytest.raises(UsageError, match="random:abc.*integer seed"):
+        random_seed("random:abc")
+
+
+def test_state_dict_sha256_sees_one_changed_number(tiny_checkpoint):
+    model, _ = tiny_checkpoint
+    before = state_dict_sha256(model)
+    with torch.no_grad():
+        model.blocks[1].mlp.fc2.weight[0, 0] += 1e-3
+    assert state_dict_sha256(model) != before
 
 
 def test_local_safetensors_file_is_loaded_and_hashed(tiny_checkpoint):
     reference, path = tiny_checkpoint
     model, info = create_timm_backbone(str(path), model_name=NAME, **TINY)
-    assert info.source == str(path) and info.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert info.source == str(path) and info.sha256 == state_dict_sha256(reference)
     for key, value in reference.state_dict().items():
         assert torch.equal(model.state_dict()[key], value), key
 
@@ -84,7 +109,7 @@ def test_pretrained_comes_from_the_hugging_face_cache(tiny_checkpoint, tmp_path)
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     source, sha, checksum = out.stdout.split()
-    assert source == "pretrained" and sha == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert source == "pretrained" and sha == state_dict_sha256(reference)
     assert float(checksum) == pytest.approx(float(reference.blocks[0].attn.qkv.weight.detach().sum()), rel=1e-6)
 
 
@@ -104,6 +129,6 @@ def test_metas_original_dinov3_checkpoint_is_converted(tiny_checkpoint, tmp_path
     path = tmp_path / "dinov3_vits16_pretrain_tiny.pth"
     torch.save(meta, path)
     model, info = create_timm_backbone(str(path), model_name=NAME, **TINY)
-    assert info.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert info.sha256 == state_dict_sha256(model)
     assert torch.equal(model.reg_token, reference.reg_token)
     assert torch.equal(model.blocks[1].gamma_2, reference.blocks[1].gamma_2)

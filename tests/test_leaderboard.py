@@ -324,3 +324,47 @@ def test_plots_write_png_and_svg(frame, tmp_path):
     svg = (tmp_path / "plots" / "linear_organ.svg").read_bytes()
     plot(frame_of(synthetic_rows() + reported_extra()), tmp_path / "plots")
     assert (tmp_path / "plots" / "linear_organ.svg").read_bytes() == svg  # deterministic
+
+
+# --- one configuration per cell -------------------------------------------------------------------
+
+
+def _pcg_runs(options: str, seeds, value: float, key_prefix: str, sha: str = "a" * 64):
+    return [dict(run_key=f"{key_prefix}-{seed}", kind="run", source="measured", dataset="organ", input_size=64,
+                 backbone="vits", weights="pretrained", weights_sha256=sha, strategy="pcg", protocol="linear",
+                 seed=seed, split="test", metric="auc", value=value + 0.001 * seed, status="ok", options=options)
+            for seed in seeds]  # fmt: skip
+
+
+def test_runs_that_differ_in_an_option_get_their_own_rows():
+    """1000-iteration and 40-iteration runs of the same strategy must never be averaged as seeds."""
+    rows = _pcg_runs('{"iterations": 1000, "warmup": 50}', (0, 1, 2), 0.90, "long")
+    rows += _pcg_runs('{"iterations": 40, "warmup": 4}', (0, 1), 0.50, "short")
+    (table,) = lb.build_tables(frame_of(rows), metrics=("auc",))
+    cells = {r.label: r.cells[("organ", "auc")] for r in table.rows}
+    assert set(cells) == {"pcg iterations=1000 warmup=50", "pcg iterations=40 warmup=4"}
+    assert cells["pcg iterations=1000 warmup=50"].n == 3 and cells["pcg iterations=1000 warmup=50"].mean == pytest.approx(90.1)
+    assert cells["pcg iterations=40 warmup=4"].n == 2 and cells["pcg iterations=40 warmup=4"].mean == pytest.approx(50.05)
+
+
+def test_different_weights_with_the_same_name_are_different_rows():
+    rows = _pcg_runs("{}", (0, 1), 0.9, "a", sha="a" * 64) + _pcg_runs("{}", (0, 1), 0.6, "b", sha="b" * 64)
+    (table,) = lb.build_tables(frame_of(rows), metrics=("auc",))
+    assert sorted(r.label for r in table.rows) == ["pcg sha256=aaaaaaaa", "pcg sha256=bbbbbbbb"]
+
+
+def test_the_same_configuration_and_seed_twice_counts_once():
+    """The same run found in two study folders (under two run keys) is one seed, not two."""
+    rows = _pcg_runs("{}", (0, 1, 2), 0.9, "study-a") + _pcg_runs("{}", (0,), 0.9, "study-b")
+    (table,) = lb.build_tables(frame_of(rows), metrics=("auc",))
+    (row,) = table.rows
+    assert row.label == "pcg" and row.cells[("organ", "auc")].n == 3
+    assert any("1 run(s) repeating a configuration and seed" in note for note in table.notes)
+
+
+def test_an_option_that_differs_only_between_datasets_splits_nothing():
+    rows = _pcg_runs("{}", (0, 1), 0.9, "o")
+    for seed in (0, 1):
+        rows.append({**rows[0], "run_key": f"n-{seed}", "dataset": "nodule", "seed": seed, "options": '{"iterations": 5}'})
+    (table,) = lb.build_tables(frame_of(rows), metrics=("auc",))
+    assert [r.label for r in table.rows] == ["pcg"]

@@ -22,13 +22,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import torch
 
-_STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
+from liftbench.memory import STATUS as _STATUS
+from liftbench.memory import reset_rss_peak as _reset_hwm
+from liftbench.memory import status_kb as _status_kb
+
 M_MMAP_THRESHOLD = -3
 _MEASURE_THRESHOLD = 1 << 20
 _TIMING_THRESHOLD = 32 << 20
@@ -69,16 +70,6 @@ def time_call(fn: Callable[[], Any], device: str, *, warmup: int = 2, repeats: i
     return Timing(statistics.median(samples), iqr, min(samples), max(samples), len(samples))
 
 
-def _status_kb(field: str) -> int | None:
-    try:
-        for line in _STATUS.read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
 @lru_cache(maxsize=1)
 def _libc() -> Any:
     try:
@@ -94,14 +85,6 @@ def _set_mmap_threshold(nbytes: int, trim: bool = False) -> None:
         libc.mallopt(M_MMAP_THRESHOLD, nbytes)
         if trim:
             libc.malloc_trim(0)
-
-
-def _reset_hwm() -> bool:
-    try:
-        _CLEAR_REFS.write_text("5")
-    except OSError:
-        return False
-    return _status_kb("VmHWM") is not None
 
 
 class _RssSampler(threading.Thread):

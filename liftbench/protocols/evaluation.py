@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from liftbench.errors import UndefinedMetricError
 from liftbench.metrics import classification_metrics, probabilities_from_logits
 
 
@@ -38,8 +39,19 @@ def epoch_batches(n: int, batch: int, iterations: int, generator: torch.Generato
         yield step, index, position == steps_per_epoch - 1 or step == iterations - 1
 
 
-def val_auc(probs: np.ndarray, labels: torch.Tensor | np.ndarray, task: str) -> float:
-    return classification_metrics(probs, np.asarray(labels), task)["auc"]
+def val_auc(probs: np.ndarray, labels: torch.Tensor | np.ndarray, task: str, step: int | None = None) -> float:
+    """Validation AUC, the selection metric; raises :class:`UndefinedMetricError` when it is NaN (one
+    class in the split, or non-finite predictions), so a run never keeps an untrained head silently."""
+    auc = classification_metrics(probs, np.asarray(labels), task)["auc"]
+    if not math.isfinite(auc):
+        labels = np.array(labels.tolist() if hasattr(labels, "tolist") else labels)
+        at = f" at step {step}" if step is not None else ""
+        raise UndefinedMetricError(
+            f"validation AUC is undefined{at} (value {auc}; {len(labels)} validation volumes, "
+            f"{len(np.unique(labels))} distinct label(s), finite predictions: {bool(np.isfinite(probs).all())}); "
+            "model selection needs every class in the validation split and finite outputs"
+        )
+    return auc
 
 
 def report(

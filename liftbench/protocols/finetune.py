@@ -117,8 +117,8 @@ def run(ctx: RunContext) -> ProtocolResult:
                 start = time.perf_counter()
                 val_probs = _probabilities(lifted, head, val.volumes, mean, std, options, device, task)
                 eval_time, evaluated = eval_time + time.perf_counter() - start, evaluated + len(val)
-                auc = val_auc(val_probs, labels["val"], task)
-                if auc > best["auc"] or best["test"] is None:  # the first epoch stands if AUC is undefined
+                auc = val_auc(val_probs, labels["val"], task, step + 1)
+                if auc > best["auc"]:
                     test_probs = _probabilities(lifted, head, test.volumes, mean, std, options, device, task)
                     best = {"auc": auc, "step": step + 1, "val": val_probs, "test": test_probs}
     finally:

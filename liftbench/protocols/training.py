@@ -59,7 +59,7 @@ def fit_head(
         optimizer.step()
         scheduler.step()
         if end_of_epoch:
-            auc = val_auc(predict(head, val_features, task), val_labels, task)
+            auc = val_auc(predict(head, val_features, task), val_labels, task, step + 1)
             if auc > best_auc:
                 best_auc, best_state, best_step = auc, copy.deepcopy(head.state_dict()), step + 1
     head.load_state_dict(best_state)
