@@ -3,7 +3,7 @@
 A dataset plugin's ``load`` returns a :class:`VolumeDataset`: train/val/test :class:`VolumeSplit` s of
 ``(N, 1, D, H, W)`` volumes (uint8 0..255 or float in [0, 1]), integer labels and optional lesion
 masks. Batches are turned into model input by :func:`prepare_batch`: intensities in [0, 1], grayscale
-repeated to the backbone's channels, normalised with the backbone's own mean/std (SPEC.md).
+repeated to the backbone's channels, normalised with the backbone's own mean/std (docs/strategies.md, "Conventions").
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """PlaneCycle for CNNs: each residual block runs its unchanged 2D convolutions on one plane.
 
-The paper claims PlaneCycle for CNNs without measuring it; SPEC.md leaves the unit (block or conv) to us.
+The paper claims PlaneCycle for CNNs without measuring it and leaves the unit (block or conv) open
+(docs/strategies.md, "PlaneCycle for CNNs").
 Our choice: **the residual block**, because a block is the unit the 2D network was trained to compose —
 its convs, norms and shortcut see one consistent 2D grid — and a ResNet-50 has 16 of them, so it cycles
 the planes through depth like a 12/24-block ViT. Blocks, in order:

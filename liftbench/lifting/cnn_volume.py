@@ -1,7 +1,7 @@
 """Make a 2D CNN's trunk act on 5D volumes: shared by the inflated-3D and ACS liftings.
 
 Both strategies differ only in what a ``Conv2d`` becomes; norm and pooling layers become their 3D
-counterparts with the same parameters (SPEC.md, "CNN backbones"). Everything is decided per layer, by
+counterparts with the same parameters (docs/strategies.md, "Inflated 3D"). Everything is decided per layer, by
 type, with an explicit allow-list, because a layer that silently does the 2D thing on a 5D tensor (say
 ``x.mean((2, 3))`` in a squeeze-excite block) would give a wrong result without any error:
 

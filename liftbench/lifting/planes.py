@@ -1,7 +1,7 @@
 """Planes and plane schedules, parsed once so every strategy agrees on their meaning.
 
 A volume is ``(B, C, D, H, W)``. A plane names the two axes a 2D operator sees; the third axis is the
-one the slices run along (see SPEC.md):
+one the slices run along (see docs/strategies.md, "Planes"):
 
 =====  ===========  ====================
 plane  slices along  each slice's grid

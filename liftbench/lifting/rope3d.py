@@ -1,4 +1,4 @@
-"""3D rotary position embedding for flatten-3D, built the way DINOv3's 2D RoPE is (SPEC.md).
+"""3D rotary position embedding for flatten-3D, built the way DINOv3's 2D RoPE is (docs/strategies.md).
 
 The ``head_dim/2`` frequency pairs are split into (D, H, W) sections — ``(8, 12, 12)`` for head_dim 64.
 A section of ``n`` pairs has periods ``base**(j/n)``; each axis' coordinate is ``(i + 0.5)/len`` mapped

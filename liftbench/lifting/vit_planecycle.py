@@ -1,4 +1,4 @@
-"""PlaneCycle for ViTs (PCm and PCg), exactly as SPEC.md defines it.
+"""PlaneCycle for ViTs (PCm and PCg), exactly as docs/strategies.md defines it.
 
 Each pretrained block runs on one plane of the schedule: the slice axis of that plane is folded into
 the batch, so a block runs once on all slices of all volumes at once, with the RoPE (or resampled

@@ -1,4 +1,4 @@
-"""The paper's classification heads (SPEC.md): learned pooling over slices, then linear."""
+"""The paper's classification heads (docs/protocols.md): learned pooling over slices, then linear."""
 
 from __future__ import annotations
 
