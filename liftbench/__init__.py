@@ -14,6 +14,19 @@ __version__ = "0.1.0"
 hookimpl = pluggy.HookimplMarker("liftbench")
 
 
+def __getattr__(name: str):
+    # Light names plugins import at registration time, loaded on first use (nothing at import time).
+    if name == "Option":
+        from liftbench.options import Option
+
+        return Option
+    if name == "lifted_features":
+        from liftbench.lifting.public import lifted_features
+
+        return lifted_features
+    raise AttributeError(f"module 'liftbench' has no attribute {name!r}")
+
+
 def lift(model, strategy: str, **options):
     """Lift a 2D ``model`` to volumes with ``strategy`` (``2d``, ``3d``, ``acs``, ``pcm``, ``pcg``, ...).
 
@@ -25,4 +38,4 @@ def lift(model, strategy: str, **options):
     return _lift(model, strategy, **options)
 
 
-__all__ = ["__version__", "hookimpl", "lift"]
+__all__ = ["Option", "__version__", "hookimpl", "lift", "lifted_features"]

@@ -53,6 +53,8 @@ def state_dict_sha256(model: nn.Module) -> str:
     of the weights actually used, whatever file or seed they came from."""
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
+        if tensor.is_meta:  # a model built on the meta device (cost estimates) has no numbers to hash
+            return ""
         t = tensor.detach().to("cpu").contiguous()
         digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")

@@ -1,7 +1,9 @@
-"""``liftbench run | status | list | leaderboard``: the command line.
+"""``liftbench run | status | list | leaderboard | bench``: the command line.
 
 User mistakes (unknown names, bad options, missing files, unwritable folders) print one clear
-message and exit with status 2 — never a traceback. A grid with failed runs exits with status 1.
+message and exit with :attr:`ExitCode.USAGE` — never a traceback. A grid with failed runs exits with
+:attr:`ExitCode.RUNS_FAILED`. Protocols and executors bring their own flags (declared at registration,
+see :mod:`liftbench.commands.plugin_flags`), so the parser is built after the plugins are loaded.
 """
 
 from __future__ import annotations
@@ -9,16 +11,26 @@ from __future__ import annotations
 import argparse
 import sys
 
-from liftbench.commands.run_options import PROTOCOL_FLAGS
-from liftbench.errors import UsageError
+from liftbench.errors import ExitCode, UsageError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _version() -> str:
+    import liftbench
+    from liftbench.provenance import source_revision
+
+    commit, dirty = source_revision()
+    where = f" (commit {commit[:12]}{', with uncommitted changes' if dirty else ''})" if commit else ""
+    return f"liftbench {liftbench.__version__}{where}"
+
+
+def build_parser(registry=None) -> argparse.ArgumentParser:
+    """The full parser; ``registry`` adds the flags its protocols and executors declare."""
     disable_help = "do not load this plugin (repeatable; also LIFTBENCH_DISABLE_PLUGINS=a,b)"
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--disable-plugin", action="append", default=[], metavar="NAME", help=disable_help)
     parser = argparse.ArgumentParser(prog="liftbench", description="How should a pretrained 2D backbone be lifted to 3D volumes?")
     parser.add_argument("--disable-plugin", dest="disable_plugin_global", action="append", default=[], metavar="NAME", help=disable_help)
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command")
 
     run = sub.add_parser("run", parents=[common], help="run a grid (no arguments: the demo on the synthetic set)")
@@ -28,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--protocol", "--protocols", dest="protocol", help="comma list (default: linear)")
     run.add_argument("--seeds", help="a count (5 = seeds 0..4) or a list (0,3,7); default 1")
     run.add_argument("--size", type=int, help="input size: 28, 32 or 64 (default 64; the demo uses 32)")
-    run.add_argument("--weights", help="pretrained (default), random, or a checkpoint path")
+    run.add_argument("--weights", help="pretrained (default), random (seed 0), random:SEED, or a checkpoint path")
     run.add_argument("--schedule", help="plane schedule for PlaneCycle, e.g. HW,DW,DH,HW (default)")
-    run.add_argument("--results", help="results folder (default results/latest; the demo writes results/demo)")
+    run.add_argument("--results", help="results folder (default results/latest; the demo writes liftbench-demo)")
     run.add_argument("--data-root", help="folder with dataset files (else $LIFTBENCH_DATA_ROOT, else the dataset's default)")
     run.add_argument("--cache-dir", help="feature cache (default $LIFTBENCH_CACHE or ~/.cache/liftbench)")
     run.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
@@ -38,22 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="rerun runs that already have a result")
     run.add_argument("--retry-failed", action="store_true", help="rerun runs recorded as failed")
     run.add_argument("--quick", action="store_true", help="smoke-test preset: few iterations")
-    for flag in PROTOCOL_FLAGS:
-        run.add_argument(f"--{flag.replace('_', '-')}", dest=flag, help=f"protocol option {flag}")
-    run.add_argument("--opt", action="append", metavar="KEY=VALUE", help="any other protocol option")
+    run.add_argument("--opt", action="append", metavar="KEY=VALUE", help="any protocol option, flag or not (liftbench list protocols shows them)")
     run.add_argument("--dataset-opt", action="append", metavar="KEY=VALUE", help="dataset option, e.g. n_train=200")
     run.add_argument("--no-leaderboard", action="store_true", help="do not print the leaderboard at the end")
-    slurm = run.add_argument_group("slurm executor (--executor slurm; one array task per feature-cache group, see README)")
-    slurm.add_argument("--slurm-partition", metavar="NAME", help="partition to submit to (default: the cluster's default)")
-    slurm.add_argument("--slurm-time", metavar="TIME", help="time limit per array task: minutes or [D-]HH:MM:SS (default 60)")
-    slurm.add_argument("--slurm-gpus", metavar="N", help="GPUs per task (use with --device cuda)")
-    slurm.add_argument("--slurm-cpus", metavar="N", help="CPUs per task (also torch's thread count)")
-    slurm.add_argument("--slurm-mem", metavar="MEM", help="memory per task, e.g. 16G")
-    slurm.add_argument("--slurm-account", metavar="NAME", help="account to charge")
-    slurm.add_argument("--slurm-qos", metavar="NAME", help="quality of service")
-    slurm.add_argument("--slurm-array-parallelism", metavar="N", help="at most N array tasks at once")
-    slurm.add_argument("--slurm-extra", action="append", metavar="OPTION", help="any other sbatch option, e.g. constraint=a100 or --exclusive (repeatable)")
-    slurm.add_argument("--slurm-logs", metavar="DIR", help="folder for job scripts and logs (default RESULTS/.jobs/logs)")
+    run.add_argument("--dry-run", action="store_true", help="print the planned grid and its estimated time and memory; run nothing")
+    if registry is not None:
+        from liftbench.commands.plugin_flags import add_plugin_flags
+
+        add_plugin_flags(run, registry)
 
     status = sub.add_parser("status", parents=[common], help="done / running / queued / failed runs per cell of a results folder")
     status.add_argument("results_dir", metavar="RESULTS_DIR", nargs="?", default="results/latest", help="results folder (default results/latest)")
@@ -81,18 +85,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _disabled(argv: list[str]) -> list[str]:
+    """``--disable-plugin`` values wherever they appear, read before the plugins are loaded."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--disable-plugin", action="append", default=[])
+    return pre.parse_known_args(argv)[0].disable_plugin
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args.disable_plugin = args.disable_plugin_global + getattr(args, "disable_plugin", [])
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        registry = None
+        if not argv or argv[0] == "run" or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+            from liftbench.plugins import build_registry
+
+            registry = build_registry(_disabled(argv))
+        parser = build_parser(registry)
+        args = parser.parse_args(argv)
+        args.disable_plugin = args.disable_plugin_global + getattr(args, "disable_plugin", [])
+        args.registry = registry
         if args.command in (None, "run"):
             from liftbench.commands.run import run_command
 
             if args.command is None:
                 disabled = args.disable_plugin
                 args = parser.parse_args(["run"])
-                args.disable_plugin = disabled
+                args.disable_plugin, args.registry = disabled, registry
             return run_command(args)
         if args.command == "list":
             from liftbench.commands.listing import list_command
@@ -112,12 +130,12 @@ def main(argv: list[str] | None = None) -> int:
             return leaderboard_command(args)
     except UsageError as exc:
         print(f"liftbench: error: {exc}", file=sys.stderr)
-        return exc.exit_status
+        return ExitCode(exc.exit_status)
     except KeyboardInterrupt:
         print("\nliftbench: interrupted; finished runs are saved — run the same command again to resume", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     parser.print_help()
-    return 2
+    return ExitCode.USAGE
 
 
 def entry() -> None:  # pragma: no cover

@@ -6,11 +6,22 @@ traceback; every other exception is a defect (or a failed run, recorded as such 
 
 from __future__ import annotations
 
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What the ``liftbench`` command exits with."""
+
+    OK = 0
+    RUNS_FAILED = 1  # some runs failed (each recorded with its error), a table is stale, a file unreadable
+    USAGE = 2  # a user mistake: unknown name, bad option value, missing file
+    INTERRUPTED = 130  # Ctrl-C: finished runs are saved; the same command resumes
+
 
 class UsageError(Exception):
     """A user mistake: an unknown name, a bad option value, a missing file. Exit status 2."""
 
-    exit_status = 2
+    exit_status = ExitCode.USAGE
 
 
 class MissingFileError(UsageError):

@@ -8,7 +8,10 @@ an installed distribution::
 
 and implementing one or more of the hooks below with :data:`liftbench.hookimpl`. Every hook is a
 *registrar*: it receives a registrar object and calls ``registrar.add(...)`` once per thing it
-provides. Registrations are lazy: they name their implementation as a ``"module:attr"`` string, and
+provides. The signatures live in one place, the registrar classes of :mod:`liftbench.registry`, and
+the fields they fill in one other, the typed entries of :mod:`liftbench.entries`; this page points at
+them rather than restating them. Options a plugin's protocols or executors take are declared there
+too (:class:`liftbench.Option`), which gives them command-line flags grouped under the plugin. Registrations are lazy: they name their implementation as a ``"module:attr"`` string, and
 liftbench imports it only when a run selects it, so ``liftbench list`` stays instant and a broken
 heavy dependency only hurts the runs that need it.
 
@@ -37,11 +40,12 @@ hookspec = pluggy.HookspecMarker("liftbench")
 def liftbench_register_strategies(registrar: StrategyRegistrar) -> None:
     """Register lifting strategies: ways to run a 2D backbone on ``(B, C, D, H, W)`` volumes.
 
-    Call ``registrar.add(name, lifters={family: "module:attr", ...}, aliases=..., description=...,
-    defaults=...)``. ``lifters`` maps each backbone family the strategy can lift (``"vit"``, ``"cnn"``)
-    to a callable ``lifter(model, **options) -> liftbench.lifting.Lifted``. A backbone whose family is
-    missing from ``lifters`` is recorded as a skipped run with the reason, not a crash. ``defaults`` are
-    options passed to the lifter unless the user overrides them (e.g. ``{"pooling": "adaptive"}``).
+    :param registrar: call :meth:`StrategyRegistrar.add <liftbench.registry.StrategyRegistrar.add>` once
+        per strategy; its fields are documented on :class:`liftbench.entries.StrategyEntry`.
+
+    A lifter builds a :class:`liftbench.lifting.Lifted` whose forward returns
+    :class:`liftbench.lifting.features.Features`; both are checked, naming the plugin when broken.
+    A backbone whose family the strategy does not lift is a skipped run with the reason, not a crash.
     """
 
 
@@ -49,11 +53,12 @@ def liftbench_register_strategies(registrar: StrategyRegistrar) -> None:
 def liftbench_register_backbones(registrar: BackboneRegistrar) -> None:
     """Register backbones: pretrained 2D networks a strategy can lift.
 
-    Call ``registrar.add(name, target="module:attr", family="vit"|"cnn", aliases=..., description=...,
-    options=...)``. ``target`` is ``create(weights: str, **options) -> (torch.nn.Module, WeightsInfo)``,
-    where ``weights`` is ``"pretrained"``, ``"random"`` or a local file path, and
-    :class:`liftbench.backbones.WeightsInfo` records the weights' source and sha256 in every result row.
-    A missing file must raise :class:`liftbench.errors.MissingFileError` saying where to put it.
+    :param registrar: call :meth:`BackboneRegistrar.add <liftbench.registry.BackboneRegistrar.add>` once
+        per backbone; fields on :class:`liftbench.entries.BackboneEntry`.
+
+    The target is ``create(weights, **options) -> (model, WeightsInfo)``; ``weights`` is ``pretrained``,
+    ``random[:SEED]`` or a file path (helpers in :mod:`liftbench.backbones`). A missing file raises
+    :class:`liftbench.errors.MissingFileError` saying where to put it; never fall back to random weights.
     """
 
 
@@ -61,10 +66,10 @@ def liftbench_register_backbones(registrar: BackboneRegistrar) -> None:
 def liftbench_register_datasets(registrar: DatasetRegistrar) -> None:
     """Register volume datasets.
 
-    Call ``registrar.add(name, target="module:attr", aliases=..., description=..., sizes=(28, 64),
-    has_masks=False)``. ``target`` is ``load(size: int, data_root: str | None, **options) ->
-    liftbench.data.VolumeDataset`` returning train/val/test splits of ``(N, 1, D, H, W)`` volumes with
-    intensities in [0, 1] (or uint8), integer labels and, where ``has_masks``, lesion masks.
+    :param registrar: call :meth:`DatasetRegistrar.add <liftbench.registry.DatasetRegistrar.add>` once
+        per dataset; fields on :class:`liftbench.entries.DatasetEntry`.
+
+    The target is ``load(size, data_root, **options) -> liftbench.data.VolumeDataset``.
     """
 
 
@@ -72,9 +77,12 @@ def liftbench_register_datasets(registrar: DatasetRegistrar) -> None:
 def liftbench_register_protocols(registrar: ProtocolRegistrar) -> None:
     """Register evaluation protocols (linear probe, fine-tune, zero-training metrics, ...).
 
-    Call ``registrar.add(name, target="module:attr", aliases=..., description=...)``. ``target`` is
-    ``run(ctx: liftbench.protocols.RunContext) -> liftbench.protocols.ProtocolResult``; the runner
-    handles keys, resuming, timing, provenance and writing, so a protocol only computes metrics.
+    :param registrar: call :meth:`ProtocolRegistrar.add <liftbench.registry.ProtocolRegistrar.add>` once
+        per protocol; fields (declared options, quick preset) on :class:`liftbench.entries.ProtocolEntry`.
+
+    The target is ``run(ctx: liftbench.protocols.RunContext) -> liftbench.protocols.ProtocolResult``;
+    ``ctx.options`` holds its declared options, resolved. The runner owns keys, resuming, timing,
+    provenance and writing, so a protocol only computes metrics (and notes, recorded in each row).
     """
 
 
@@ -82,8 +90,11 @@ def liftbench_register_protocols(registrar: ProtocolRegistrar) -> None:
 def liftbench_register_executors(registrar: ExecutorRegistrar) -> None:
     """Register executors: where the runs of a grid execute (this process, a cluster, ...).
 
-    Call ``registrar.add(name, target="module:attr", aliases=..., description=...)``. ``target`` is
-    ``execute(runs: list[liftbench.runner.PlannedRun], ctx: liftbench.runner.ExecutionContext) -> None``;
-    it must make every run's result file appear in the results folder (by calling
-    ``ctx.run_one(run)`` wherever the run executes).
+    :param registrar: call :meth:`ExecutorRegistrar.add <liftbench.registry.ExecutorRegistrar.add>` once
+        per executor; fields (declared options: ``--<executor>-<option>`` flags) on
+        :class:`liftbench.entries.ExecutorEntry`.
+
+    The target is ``execute(runs: list[liftbench.runner.PlannedRun], ctx: liftbench.runner.ExecutionContext)``;
+    it must make every run's result file appear in the results folder, by calling ``ctx.run_one(run)``
+    wherever the run executes; ``ctx.executor_options`` holds its options.
     """

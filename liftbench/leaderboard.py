@@ -48,25 +48,38 @@ from liftbench.errors import UsageError
 from liftbench.leaderboard_format import AVG_FLAG, FORMATS, SIG_MARK, Cell, Row, Table, metric_name
 from liftbench.lifting.planes import DEFAULT_SCHEDULE as PLANE_CYCLE
 from liftbench.lifting.planes import schedule_text
-from liftbench.reported import IMPLIED_POOLING
 from liftbench.results import SIDE_DIRS, read_results, result_files, write_text_atomic
 
 DEFAULT_SCHEDULE = schedule_text(PLANE_CYCLE)
-ORDER = {
-    "protocol": ("linear", "finetune", "zero", "featdice"),
-    "backbone": ("vits", "vitb", "vitl", "resnet50", "vivit"),
-    "strategy": ("2d", "3d", "acs", "pcm", "pcg", "vivit"),
-    "dataset": ("organ", "nodule", "fracture", "adrenal", "vessel", "synapse", "lidc", "mmwhs-ct", "mmwhs-mri"),
-    "metric": ("auc", "acc", "dice", "featdice"),
-}
+METRIC_ORDER = ("auc", "acc", "dice", "featdice")  # metrics are not plugins: the paper's column order
 AVG_TOLERANCE = 0.1 + 1e-9  # percent points: each printed value and the printed average rounded to 0.1
 ALPHA = 0.05
 LEADERBOARD_FILE = "leaderboard.md"
 
 
+def _registry():
+    """The installed plugins' registry: tables list things in registration order, and a strategy's
+    default pooling comes from its entry. Building it imports plugin modules only (no torch)."""
+    from liftbench.plugins import default_registry
+
+    return default_registry()
+
+
+def rank(kind: str, name: str) -> tuple[int, str]:
+    """Sort key of ``name`` among ``kind`` (strategy, backbone, dataset, protocol, metric): registered
+    names in registration order, then anything else (a reported row's ``vivit``) alphabetically."""
+    if kind == "metric":
+        return (METRIC_ORDER.index(name) if name in METRIC_ORDER else len(METRIC_ORDER), name)
+    return (_registry().order(kind, name), name)
+
+
 def _ordered(kind: str, names: Iterable[str]) -> list[str]:
-    prefer = ORDER[kind]
-    return sorted(set(names), key=lambda n: (prefer.index(n) if n in prefer else len(prefer), n))
+    return sorted(set(names), key=lambda n: rank(kind, n))
+
+
+def _default_pooling(strategy: str) -> str:
+    registry = _registry()
+    return registry.get("strategy", strategy).pooling if registry.has("strategy", strategy) else ""
 
 
 def _paper(citation) -> str:
@@ -77,7 +90,7 @@ def _label(row, several_sizes: bool) -> str:
     parts = [row.strategy]
     if row.schedule and row.schedule != DEFAULT_SCHEDULE:
         parts.append(f"[{row.schedule}]")
-    if row.pooling and row.pooling != IMPLIED_POOLING.get(row.strategy):
+    if row.pooling and row.pooling != _default_pooling(row.strategy):
         parts.append(f"pool={row.pooling}")
     if row.weights and row.weights != "pretrained":
         parts.append(f"weights={Path(str(row.weights)).name}")

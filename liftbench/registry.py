@@ -1,7 +1,8 @@
 """Named, lazily loaded strategies, backbones, datasets, protocols and executors.
 
-Plugins fill a :class:`Registry` through kind-specific registrars (tox's registrar pattern). An entry
-names its implementation as ``"module:attr"`` and is imported only by :meth:`Entry.load`. The
+Plugins fill a :class:`Registry` through kind-specific registrars (tox's registrar pattern). Each
+registration becomes a typed, frozen entry (:mod:`liftbench.entries`) that names its implementation as
+``"module:attr"``, imported (and checked) only by its ``load()``. The
 registry also turns what users type (``pcg,3d``, ``'vit*'``, ``all``) into entries, and answers an
 unknown name with the closest match and the available ones.
 """
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import importlib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from liftbench.entries import ENTRY_TYPES, Entry, PluginError, load_target  # noqa: F401  (re-exported)
 from liftbench.errors import UsageError
+from liftbench.options import Option
 
 KINDS = ("strategy", "backbone", "dataset", "protocol", "executor")
 PLURAL = {
@@ -25,19 +27,6 @@ PLURAL = {
     "protocol": "protocols",
     "executor": "executors",
 }
-
-
-class PluginError(UsageError):
-    """Two plugins claim the same name, or a plugin registers something malformed."""
-
-
-def load_target(target: str) -> Any:
-    """Import ``"package.module:attr"`` and return the attribute."""
-    module_name, _, attr = target.partition(":")
-    obj = importlib.import_module(module_name)
-    for part in attr.split(".") if attr else []:
-        obj = getattr(obj, part)
-    return obj
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -63,42 +52,6 @@ def closest(name: str, candidates: list[str]) -> str | None:
     return best if edit_distance(name, best) <= max(1, len(name) // 2) else None
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One registered thing. ``target`` is ``"module:attr"``; strategies map families to targets."""
-
-    kind: str
-    name: str
-    target: str | Mapping[str, str]
-    plugin: str
-    aliases: tuple[str, ...] = ()
-    description: str = ""
-    meta: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def families(self) -> tuple[str, ...]:
-        """For strategies: the backbone families it can lift; for backbones: its own family."""
-        if isinstance(self.target, Mapping):
-            return tuple(self.target)
-        family = self.meta.get("family")
-        return (family,) if family else ()
-
-    def load(self, family: str | None = None) -> Any:
-        """Import the implementation (for a strategy: the lifter for ``family``)."""
-        if isinstance(self.target, Mapping):
-            if family not in self.target:
-                raise KeyError(family)
-            target = self.target[family]
-        else:
-            target = self.target
-        try:
-            return load_target(target)
-        except (ImportError, AttributeError) as exc:
-            raise PluginError(
-                f"{self.kind} {self.name!r} from plugin {self.plugin!r} cannot be loaded ({target}): {type(exc).__name__}: {exc}"
-            ) from None
-
-
 def _check_name(kind: str, name: str) -> str:
     if not isinstance(name, str) or not name or any(c in name for c in ",*?[] "):
         raise PluginError(f"invalid {kind} name {name!r}: names are non-empty and contain no ',', ' ' or glob characters")
@@ -111,24 +64,34 @@ def _check_target(kind: str, name: str, target: str) -> str:
     return target
 
 
+def _check_options(kind: str, name: str, options: Mapping[str, Any] | None) -> dict[str, Option]:
+    options = dict(options or {})
+    for key, value in options.items():
+        if not isinstance(value, Option):
+            raise PluginError(f"{kind} {name!r}: option {key!r} must be declared as liftbench.Option(type, default, help), got {value!r}")
+    return options
+
+
 class _Registrar:
-    """Base of the objects a registrar hook receives; binds additions to the calling plugin."""
+    """Base of the objects a registrar hook receives. ``plugin_of()`` names the plugin whose hook is
+    calling (the plugin manager calls every plugin's hook with one registrar)."""
 
     kind = ""
 
-    def __init__(self, registry: Registry, plugin: str) -> None:
+    def __init__(self, registry: Registry, plugin_of: Callable[[], str]) -> None:
         self._registry = registry
-        self._plugin = plugin
+        self._plugin_of = plugin_of
 
-    def _add(self, name, target, aliases, description, meta) -> Entry:
-        entry = Entry(
-            kind=self.kind,
+    def _add(self, name: str, aliases: Iterable[str], **fields: Any) -> Entry:
+        plugin = self._plugin_of()
+        info = self._registry.plugins.get(plugin) or PluginInfo(plugin)
+        entry = ENTRY_TYPES[self.kind](
             name=_check_name(self.kind, name),
-            target=target,
-            plugin=self._plugin,
+            plugin=plugin,
             aliases=tuple(_check_name(self.kind, a) for a in aliases),
-            description=description,
-            meta=dict(meta),
+            distribution=info.distribution,
+            version=info.version,
+            **fields,
         )
         self._registry.add(entry)
         return entry
@@ -150,15 +113,12 @@ class StrategyRegistrar(_Registrar):
         notes: Mapping[str, str] | None = None,
         same_as: Mapping[str, str] | None = None,
     ) -> Entry:
-        """Add a strategy; ``lifters`` maps backbone family to ``"module:attr"`` of its lifter.
-
-        ``notes`` maps a family to a remark ``liftbench list`` shows. ``same_as`` maps a family to the
-        strategy this one is identical to there (pcm is pcg for CNNs): a grid with both runs it once.
-        """
+        """Add a strategy; the fields are those of :class:`liftbench.entries.StrategyEntry`."""
         if not lifters:
             raise PluginError(f"strategy {name!r}: lifters must name at least one backbone family")
-        targets = {fam: _check_target(self.kind, name, t) for fam, t in lifters.items()}
-        return self._add(name, targets, aliases, description, {"defaults": dict(defaults or {}), "notes": dict(notes or {}), "same_as": dict(same_as or {})})
+        targets = {_check_name("family", fam): _check_target(self.kind, name, t) for fam, t in lifters.items()}
+        return self._add(name, aliases, lifters=targets, description=description, defaults=dict(defaults or {}),
+                         notes=dict(notes or {}), same_as=dict(same_as or {}))  # fmt: skip
 
 
 class BackboneRegistrar(_Registrar):
@@ -175,12 +135,14 @@ class BackboneRegistrar(_Registrar):
         aliases: Iterable[str] = (),
         description: str = "",
         options: Mapping[str, Any] | None = None,
+        architecture: str = "",
     ) -> Entry:
-        """Add a backbone; ``options`` are passed to ``target`` (e.g. the timm model name)."""
-        if family not in ("vit", "cnn"):
-            raise PluginError(f"backbone {name!r}: invalid family {family!r}; valid: vit, cnn")
-        meta = {"family": family, "options": dict(options or {})}
-        return self._add(name, _check_target(self.kind, name, target), aliases, description, meta)
+        """Add a backbone; the fields are those of :class:`liftbench.entries.BackboneEntry`. Any family
+        name is valid: a plugin adding a family also registers the strategies that lift it."""
+        options = dict(options or {})
+        return self._add(name, aliases, target=_check_target(self.kind, name, target), description=description,
+                         family=_check_name("family", family), options=options,
+                         architecture=architecture or str(options.get("model_name", "")))  # fmt: skip
 
 
 class DatasetRegistrar(_Registrar):
@@ -198,10 +160,13 @@ class DatasetRegistrar(_Registrar):
         sizes: Iterable[int] = (),
         has_masks: bool = False,
         options: Mapping[str, Any] | None = None,
+        parameters: Mapping[str, Option] | None = None,
     ) -> Entry:
-        """Add a dataset; ``sizes`` lists the input sizes it offers (empty: any)."""
-        meta = {"sizes": tuple(sizes), "has_masks": has_masks, "options": dict(options or {})}
-        return self._add(name, _check_target(self.kind, name, target), aliases, description, meta)
+        """Add a dataset; the fields are those of :class:`liftbench.entries.DatasetEntry`."""
+        params = None if parameters is None else _check_options(self.kind, name, parameters)
+        return self._add(name, aliases, target=_check_target(self.kind, name, target), description=description,
+                         sizes=tuple(int(s) for s in sizes), has_masks=bool(has_masks), options=dict(options or {}),
+                         parameters=params)  # fmt: skip
 
 
 class ProtocolRegistrar(_Registrar):
@@ -216,10 +181,17 @@ class ProtocolRegistrar(_Registrar):
         *,
         aliases: Iterable[str] = (),
         description: str = "",
+        options: Mapping[str, Option] | None = None,
+        quick: Mapping[str, Any] | None = None,
         needs_masks: bool = False,
     ) -> Entry:
-        """Add a protocol; ``needs_masks`` makes it skip datasets without lesion masks."""
-        return self._add(name, _check_target(self.kind, name, target), aliases, description, {"needs_masks": needs_masks})
+        """Add a protocol; the fields are those of :class:`liftbench.entries.ProtocolEntry`."""
+        declared = _check_options(self.kind, name, options)
+        unknown = [k for k in (quick or {}) if k not in declared]
+        if unknown:
+            raise PluginError(f"protocol {name!r}: quick preset sets undeclared option(s) {', '.join(unknown)}")
+        return self._add(name, aliases, target=_check_target(self.kind, name, target), description=description,
+                         options=declared, quick=dict(quick or {}), needs_masks=bool(needs_masks))  # fmt: skip
 
 
 class ExecutorRegistrar(_Registrar):
@@ -227,9 +199,19 @@ class ExecutorRegistrar(_Registrar):
 
     kind = "executor"
 
-    def add(self, name: str, target: str, *, aliases: Iterable[str] = (), description: str = "") -> Entry:
-        """Add an executor."""
-        return self._add(name, _check_target(self.kind, name, target), aliases, description, {})
+    def add(
+        self,
+        name: str,
+        target: str,
+        *,
+        aliases: Iterable[str] = (),
+        description: str = "",
+        options: Mapping[str, Option] | None = None,
+        in_process: bool = False,
+    ) -> Entry:
+        """Add an executor; the fields are those of :class:`liftbench.entries.ExecutorEntry`."""
+        return self._add(name, aliases, target=_check_target(self.kind, name, target), description=description,
+                         options=_check_options(self.kind, name, options), in_process=bool(in_process))  # fmt: skip
 
 
 REGISTRARS = {
@@ -259,9 +241,25 @@ class Registry:
         self._lookup: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
         self.plugins: dict[str, PluginInfo] = {}
 
-    def registrar(self, kind: str, plugin: str) -> _Registrar:
-        """The registrar object handed to ``plugin``'s hook for ``kind``."""
-        return REGISTRARS[kind](self, plugin)
+    def registrar(self, kind: str, plugin: str | Callable[[], str]) -> _Registrar:
+        """The registrar handed to the hooks of ``kind``; ``plugin`` names the caller (or says who it is)."""
+        return REGISTRARS[kind](self, plugin if callable(plugin) else (lambda: plugin))
+
+    def sort_by_plugin(self, kind: str, plugins: list[str]) -> None:
+        """Order entries by their plugin's load order (stable within a plugin): listings, ``all`` and
+        tables follow the order plugins are loaded in, whatever order their hooks were called in."""
+        rank = {name: i for i, name in enumerate(plugins)}
+        ordered = sorted(self._entries[kind].values(), key=lambda e: rank.get(e.plugin, len(rank)))
+        self._entries[kind] = {e.name: e for e in ordered}
+
+    def has(self, kind: str, name: str) -> bool:
+        """Whether ``name`` (or an alias) is registered as ``kind``."""
+        return str(name).lower() in self._lookup[kind]
+
+    def order(self, kind: str, name: str) -> int:
+        """Registration position of ``name`` (tables list entries in this order; unknown names last)."""
+        key = self._lookup[kind].get(str(name).lower())
+        return list(self._entries[kind]).index(key) if key is not None else len(self._entries[kind])
 
     def add(self, entry: Entry) -> None:
         """Add an entry; a name or alias already taken is an error naming both plugins."""
@@ -271,9 +269,9 @@ class Registry:
             if owner is not None:
                 other = self._entries[entry.kind][owner]
                 raise PluginError(
-                    f"{entry.kind} name collision: {key!r} is registered by plugin {other.plugin!r} "
-                    f"(as {other.name!r}) and again by plugin {entry.plugin!r} (as {entry.name!r}); "
-                    f"disable one with --disable-plugin or LIFTBENCH_DISABLE_PLUGINS"
+                    f"{entry.kind} name collision: {key!r} is registered by plugin {other.origin} "
+                    f"(as {other.name!r}) and again by plugin {entry.origin} (as {entry.name!r}); "
+                    f"uninstall one distribution, or disable one plugin with --disable-plugin or LIFTBENCH_DISABLE_PLUGINS"
                 )
         self._entries[entry.kind][entry.name] = entry
         for key in (entry.name, *entry.aliases):

@@ -45,6 +45,7 @@ SCHEMA = pa.schema(
         ("metric", pa.string()),
         ("value", pa.float64()),
         ("selected_on", pa.string()),  # split used to select epoch / threshold
+        ("notes", pa.string()),  # JSON: what the protocol reported beside its metrics (selected step, cache hit, ...)
         ("wall_seconds", pa.float64()),
         ("peak_memory_mb", pa.float64()),  # this run's peak: process RSS (CPU) or torch's allocation (CUDA); null = unknown
         ("volumes_per_second", pa.float64()),
@@ -54,6 +55,7 @@ SCHEMA = pa.schema(
         ("device", pa.string()),
         ("git_commit", pa.string()),  # of liftbench's own source checkout ('' for an installed package)
         ("git_dirty", pa.bool_()),  # that checkout had uncommitted changes to tracked files
+        ("providers", pa.string()),  # JSON: kind -> plugin (distribution version) of strategy, backbone, dataset, protocol
         ("created_at", pa.timestamp("s", tz="UTC")),
         ("status", pa.string()),  # ok | skipped | failed
         ("error", pa.string()),
@@ -61,7 +63,7 @@ SCHEMA = pa.schema(
 )
 COLUMNS = SCHEMA.names
 # Columns added after files were first written: an older file without them reads them as null.
-ADDED_COLUMNS = ("dataset_options", "git_dirty")
+ADDED_COLUMNS = ("dataset_options", "git_dirty", "notes", "providers")
 RUN_SUFFIX = ".parquet"
 SIDE_DIRS = ("probabilities", "plots", ".cache", ".jobs")
 

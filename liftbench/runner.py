@@ -11,7 +11,6 @@ is ``failed`` with the error, the grid goes on and the command exits 1. No failu
 from __future__ import annotations
 
 import json
-import sys
 import time
 import traceback
 from collections import Counter
@@ -22,12 +21,14 @@ from typing import Any
 
 import pyarrow as pa
 
+from liftbench.entries import BackboneEntry, DatasetEntry, Entry, ProtocolEntry, StrategyEntry
 from liftbench.errors import UsageError
 from liftbench.lifting.planes import parse_schedule, schedule_text
 from liftbench.memory import RunPeakMemory
+from liftbench.options import resolve
 from liftbench.protocols.context import ProtocolResult, RunContext, RunSpec
 from liftbench.provenance import now, provenance
-from liftbench.registry import Entry, Registry
+from liftbench.registry import Registry
 from liftbench.results import check_writable, run_status, write_atomic, write_run
 
 
@@ -41,52 +42,56 @@ class PlannedRun:
         return self.spec.key()
 
 
-def lift_skip_reason(backbone: Entry, strategy: Entry, chosen: Sequence[str]) -> str:
+def lift_skip_reason(backbone: BackboneEntry, strategy: StrategyEntry, chosen: Sequence[str]) -> str:
     """Why ``strategy`` is not run on ``backbone`` when the grid holds strategies ``chosen`` ('' = run it)."""
-    family = backbone.meta.get("family", "")
+    family = backbone.family
     if family not in strategy.families:
         return f"strategy {strategy.name!r} cannot lift a {family} backbone ({backbone.name}); it lifts: {', '.join(strategy.families)}"
-    twin = strategy.meta.get("same_as", {}).get(family)
+    twin = strategy.same_as.get(family)
     if twin and twin in chosen:
         return f"{strategy.name} is identical to {twin} for a {family} backbone: run once, as {twin}"
     return ""
 
 
-def _skip_reason(dataset: Entry, backbone: Entry, strategy: Entry, protocol: Entry, strategies: Sequence[Entry]) -> str:
+def _skip_reason(dataset: DatasetEntry, backbone: BackboneEntry, strategy: StrategyEntry, protocol: ProtocolEntry, strategies: Sequence[StrategyEntry]) -> str:
     reason = lift_skip_reason(backbone, strategy, [s.name for s in strategies])
-    if not reason and protocol.meta.get("needs_masks") and not dataset.meta.get("has_masks"):
+    if not reason and protocol.needs_masks and not dataset.has_masks:
         reason = f"protocol {protocol.name!r} needs lesion masks, which dataset {dataset.name!r} does not provide"
     return reason
 
 
-def _schedule_for(strategy: Entry, schedule: str | None) -> str:
+def _schedule_for(strategy: StrategyEntry, schedule: str | None) -> str:
     """The user's schedule (or the strategy's default one) for strategies that take one, else ''."""
-    default = strategy.meta.get("defaults", {}).get("schedule")
-    return (schedule or default) if default else ""
+    return (schedule or strategy.schedule) if strategy.schedule else ""
 
 
-def protocol_defaults(protocol: Entry) -> dict[str, Any] | None:
-    """A protocol's option defaults: ``DEFAULTS`` in its target's module (None: it takes any option)."""
-    target = protocol.load()
-    module = sys.modules.get(getattr(target, "__module__", ""), None)
-    defaults = getattr(module, "DEFAULTS", None)
-    return dict(defaults) if isinstance(defaults, dict) else None
-
-
-def options_per_protocol(protocols: Sequence[Entry], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each protocol keeps the options it understands (so they alone key its runs); an option no
-    selected protocol understands is a user mistake, caught before anything runs."""
-    per_protocol, used = {}, {"quick"}
-    for protocol in protocols:
-        defaults = protocol_defaults(protocol)
-        chosen = {k: v for k, v in options.items() if defaults is None or k in defaults or k == "quick"}
-        used |= set(chosen)
-        per_protocol[protocol.name] = chosen
-    unknown = [k for k in options if k not in used]
+def options_per_protocol(protocols: Sequence[ProtocolEntry], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each protocol's resolved options: its declared defaults (and ``quick`` preset), overridden by the
+    given options it declares, cast to their types. These key its runs, so a changed default reruns
+    them. An option no selected protocol declares is a user mistake, caught before anything runs."""
+    declared = {name for p in protocols for name in p.options}
+    unknown = [k for k in options if k not in declared and k != "quick"]
     if unknown:
-        valid = sorted({k for p in protocols for k in (protocol_defaults(p) or {})})
-        raise UsageError(f"option {unknown[0]!r} does not apply to protocol(s) {', '.join(p.name for p in protocols)}; valid: {', '.join(valid)}")
-    return per_protocol
+        valid = ", ".join(sorted(declared)) or "(none)"
+        raise UsageError(f"option {unknown[0]!r} does not apply to protocol(s) {', '.join(p.name for p in protocols)}; valid: {valid}")
+    return {
+        p.name: resolve(p.options, {k: v for k, v in options.items() if k in p.options or k == "quick"}, owner=f"protocol {p.name!r}", quick=p.quick)
+        for p in protocols
+    }
+
+
+def dataset_parameters(dataset: DatasetEntry, given: dict[str, Any]) -> dict[str, Any]:
+    """The dataset options a user set, cast to the types the dataset declares (text where it declares none)."""
+    if dataset.parameters is None:
+        return dict(given)
+    given = {k: v for k, v in given.items()}
+    return {k: v for k, v in resolve(dataset.parameters, given, owner=f"dataset {dataset.name!r}").items() if k in given}
+
+
+def providers(**entries: Entry) -> str:
+    """JSON of kind -> providing plugin and version: recorded in rows, and part of the run key, so a
+    plugin upgrade reruns what it provides."""
+    return json.dumps({kind: entry.provider for kind, entry in entries.items()}, sort_keys=True)
 
 
 def plan(
@@ -106,9 +111,9 @@ def plan(
     """Every run of the grid, in an order that keeps caches warm (seeds innermost)."""
     sched = schedule_text(parse_schedule(schedule)) if schedule else None
     per_protocol = {name: json.dumps(opts, sort_keys=True) for name, opts in options_per_protocol(protocols, options or {}).items()}
-    data_opts = json.dumps(dataset_options or {}, sort_keys=True)
+    data_opts = {d.name: json.dumps(dataset_parameters(d, dataset_options or {}), sort_keys=True) for d in datasets}
     for dataset in datasets:
-        sizes = dataset.meta.get("sizes") or ()
+        sizes = dataset.sizes
         if sizes and size not in sizes:
             raise UsageError(f"dataset {dataset.name!r} has no size {size}; valid sizes: {', '.join(map(str, sizes))}")
     runs = []
@@ -121,7 +126,9 @@ def plan(
                         spec = RunSpec(
                             dataset=dataset.name, size=size, backbone=backbone.name, weights=weights,
                             strategy=strategy.name, schedule=_schedule_for(strategy, sched),
-                            protocol=protocol.name, seed=int(seed), options=per_protocol[protocol.name], dataset_options=data_opts,
+                            protocol=protocol.name, seed=int(seed), options=per_protocol[protocol.name],
+                            dataset_options=data_opts[dataset.name],
+                            providers=providers(strategy=strategy, backbone=backbone, dataset=dataset, protocol=protocol),
                         )
                         runs.append(PlannedRun(spec, reason))
     return runs
@@ -159,9 +166,9 @@ class ExecutionContext:
         return {
             "run_key": key, "kind": "run", "source": "measured", "citation": "",
             "dataset": spec.dataset, "input_size": spec.size, "backbone": spec.backbone,
-            "backbone_model": str(backbone.meta.get("options", {}).get("model_name", "")),
+            "backbone_model": backbone.architecture,
             "weights": spec.weights, "weights_sha256": "", "strategy": spec.strategy, "schedule": spec.schedule,
-            "pooling": self.registry.get("strategy", spec.strategy).meta.get("defaults", {}).get("pooling", ""),
+            "pooling": self.registry.get("strategy", spec.strategy).pooling, "providers": spec.providers,
             "backbone_mode": "eval", "protocol": spec.protocol,
             "seed": spec.seed, "options": spec.options, "dataset_options": spec.dataset_options,
             "created_at": now(), **provenance(self.device),
@@ -191,6 +198,7 @@ class ExecutionContext:
             weights=weights.source, weights_sha256=weights.sha256, wall_seconds=wall,
             peak_memory_mb=peak.mb, volumes_per_second=result.volumes_per_second, selected_on=result.selected_on,
             backbone_mode=result.notes.get("backbone_mode", "eval"),
+            notes=json.dumps(result.notes, sort_keys=True, default=str),
         )
         rows = [{**base, "split": split, "metric": metric, "value": value, "status": "ok"} for split, metric, value in result.metrics]
         return self._finish(run, rows, result)

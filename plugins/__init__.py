@@ -18,3 +18,14 @@ A plugin module implements one or more registrar hooks (see :mod:`liftbench.hook
 Registrations name implementations as ``"module:attr"`` strings, so nothing heavy is imported until
 a run selects the thing. Names must be unique across plugins: a collision is an error naming both.
 """
+
+# The built-in plugins by entry-point name, as pyproject.toml registers them. liftbench reads this list
+# only when no installed metadata lists them (a plain source checkout), so the command still works.
+BUILTINS = {
+    "builtin-strategies": "liftbench_plugins.strategies",
+    "builtin-backbones": "liftbench_plugins.backbones",
+    "builtin-shapes-backbones": "liftbench_plugins.shapes_backbones",
+    "builtin-datasets": "liftbench_plugins.datasets",
+    "builtin-protocols": "liftbench_plugins.protocols",
+    "builtin-executors": "liftbench_plugins.executors",
+}

@@ -1,6 +1,14 @@
 """Built-in datasets: the six MedMNIST 3D sets (through the ``medmnist`` package) and a synthetic set."""
 
-from liftbench import hookimpl
+from liftbench import Option, hookimpl
+
+SYNTHETIC = {
+    "seed": Option(int, 0, "which generated set (volumes are a pure function of seed and size)"),
+    "n_train": Option(int, None, "training volumes (default 120)"),
+    "n_val": Option(int, None, "validation volumes (default 45)"),
+    "n_test": Option(int, None, "test volumes (default 45)"),
+}
+MEDMNIST = {"download": Option(bool, None, "let medmnist download a missing file (needs network)")}
 
 # name -> (medmnist flag, description)
 MEDMNIST3D = {
@@ -22,6 +30,7 @@ def liftbench_register_datasets(registrar):
         description="generated tubes and blobs whose class lies in their 3D course (no download), with lesion masks",
         sizes=(28, 32, 64),
         has_masks=True,
+        parameters=SYNTHETIC,
     )
     for name, (flag, description) in MEDMNIST3D.items():
         registrar.add(
@@ -31,4 +40,5 @@ def liftbench_register_datasets(registrar):
             description=description,
             sizes=(28, 64),
             options={"flag": flag},
+            parameters=MEDMNIST,
         )

@@ -67,7 +67,7 @@ def test_cpu_attention_formula_matches_analytic_count():
 def _flops_per_block_token(registry, strategy: str, size: int) -> float:
     """Counted FLOPs of one volume over the tokens its blocks process (global + patch tokens)."""
     torch.manual_seed(0)
-    model, _ = registry.get("backbone", "tinyvit").load()("random", **registry.get("backbone", "tinyvit").meta["options"])
+    model, _ = registry.get("backbone", "tinyvit").load()("random", **registry.get("backbone", "tinyvit").options)
     lifted = lift_with(registry, model.eval(), strategy)
     volume = torch.randn(1, 1, size, size, size)
     with torch.no_grad():
@@ -86,9 +86,24 @@ def test_flatten3d_flops_per_token_grow_slice2d_flat(registry):
 # ---------------------------------------------------------------------------------------- measure
 
 
+def test_time_call_times_only_the_repeats_and_summarises_them(monkeypatch):
+    """A fake clock that advances by a known amount per call: warm-up calls (1 s each) must not be timed."""
+    from liftbench.bench import measure
+
+    clock = [0.0]
+    durations = iter([1.0, 1.0, 0.005, 0.001, 0.003, 0.002])  # seconds: 2 warm-ups, then 4 timed calls
+
+    def fn():
+        clock[0] += next(durations)
+
+    monkeypatch.setattr(measure, "time", argparse.Namespace(perf_counter=lambda: clock[0]))
+    timing = time_call(fn, "cpu", warmup=2, repeats=4)
+    # samples 5, 1, 3, 2 ms: median 2.5; inclusive quartiles 1.75 and 3.5
+    assert timing.repeats == 4
+    assert (timing.min_ms, timing.median_ms, timing.max_ms, timing.iqr_ms) == pytest.approx((1.0, 2.5, 5.0, 1.75))
+
+
 def test_measure_helpers():
-    timing = time_call(lambda: torch.ones(1000).sum(), "cpu", warmup=1, repeats=4)
-    assert timing.repeats == 4 and timing.min_ms <= timing.median_ms <= timing.max_ms and timing.iqr_ms >= 0
     assert peak_memory_mb(lambda: torch.ones(50_000_000).sum(), "cpu") > 100  # 200 MB tensor
     assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory"))
     assert is_out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate"))
@@ -113,7 +128,12 @@ def test_sweep_writes_parquet_markdown_and_plots(registry, tmp_path):
     ok = frame[frame["status"] == "ok"]
     for metric in ("latency_ms_median", "latency_ms_iqr", "volumes_per_second", "peak_memory_mb",
                    "gflops_per_volume", "achieved_fraction_of_matmul_peak", "matmul_peak_gflops"):
-        assert (ok[ok["metric"] == metric]["value"] >= 0).all() and (ok["metric"] == metric).sum() == 16
+        assert (ok["metric"] == metric).sum() == 16
+    # the derived metrics follow from the measured ones (batch 1): throughput and fraction of the matmul peak
+    wide = ok.pivot_table(index=["backbone", "strategy", "input_size"], columns="metric", values="value")
+    assert (wide["volumes_per_second"] * wide["latency_ms_median"] / 1000.0).to_numpy() == pytest.approx(1.0)
+    expected_fraction = wide["gflops_per_volume"] * wide["volumes_per_second"] / wide["matmul_peak_gflops"]
+    assert wide["achieved_fraction_of_matmul_peak"].to_numpy() == pytest.approx(expected_fraction.to_numpy())
     assert json.loads(ok["options"].iloc[0])["batch"] == 1 and json.loads(ok["options"].iloc[0])["dtype"] == "fp32"
     assert set(frame["dataset"]) == {""} and set(frame["input_size"]) == {32, 48}
     gflops = ok[ok["metric"] == "gflops_per_volume"].set_index(["backbone", "strategy", "input_size"])["value"]

@@ -30,7 +30,7 @@ def run_cli(*args: str) -> int:
 
 def test_grid_runs_skips_and_records_everything(tmp_path, capsys):
     out = tmp_path / "study"
-    rc = run_cli("run", "--datasets", "synthetic", "--backbones", "vits", "--strategies", "2d,acs,pcg", "--seeds", "2", "--results", str(out), *TINY, *QUICK)
+    rc = run_cli("run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "2d,acs,pcg", "--seeds", "2", "--results", str(out), *TINY, *QUICK)
     assert rc == 0
     frame = read_results(out).frame
     assert len(result_files(out)) == 6  # 3 strategies x 2 seeds, one file per run
@@ -38,20 +38,20 @@ def test_grid_runs_skips_and_records_everything(tmp_path, capsys):
     assert set(skipped["strategy"]) == {"acs"} and skipped["error"].str.contains("cannot lift a vit").all()
     ok = frame[frame["status"] == "ok"]
     assert set(ok["metric"]) >= {"auc", "acc"} and ok["value"].between(0, 1).all()
-    assert (ok["weights"] == "random").all() and (ok["schedule"][ok["strategy"] == "pcg"] == "HW,DW,DH,HW").all()
+    assert (ok["weights"] == "random:0").all() and (ok["schedule"][ok["strategy"] == "pcg"] == "HW,DW,DH,HW").all()
     assert ok["torch_version"].notna().all() and ok["wall_seconds"].gt(0).all()
     probabilities = list((out / "probabilities").glob("*.parquet"))
     assert len(probabilities) == 4 and pd.read_parquet(probabilities[0]).filter(like="p").sum(axis=1).round(5).eq(1).all()
     assert "RANDOM WEIGHTS" in capsys.readouterr().out
     # a second run does nothing, and says so
-    assert run_cli("run", "--datasets", "synthetic", "--backbones", "vits", "--strategies", "2d,acs,pcg", "--seeds", "2", "--results", str(out), *TINY, *QUICK) == 0
+    assert run_cli("run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "2d,acs,pcg", "--seeds", "2", "--results", str(out), *TINY, *QUICK) == 0
     assert "6 already in" in capsys.readouterr().out
     assert len(result_files(out)) == 6
 
 
 def test_second_seed_reuses_the_feature_cache(tmp_path, capsys):
     out = tmp_path / "study"
-    args = ["run", "--datasets", "synthetic", "--backbones", "vits", "--strategies", "pcg", "--results", str(out), *TINY, *QUICK]
+    args = ["run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "pcg", "--results", str(out), *TINY, *QUICK]
     run_cli(*args, "--seeds", "1")
     assert "feature cache miss" in capsys.readouterr().out
     run_cli(*args, "--seeds", "2")
@@ -61,7 +61,7 @@ def test_second_seed_reuses_the_feature_cache(tmp_path, capsys):
 def test_killed_run_resumes_with_exactly_one_result_per_run(tmp_path):
     out = tmp_path / "killed"
     env = {**os.environ, "LIFTBENCH_CACHE": str(tmp_path / "cache")}
-    cmd = [sys.executable, "-m", "liftbench.cli", "run", "--datasets", "synthetic", "--backbones", "vits", "--strategies", "2d,pcg", "--seeds", "4", "--results", str(out), *TINY, *QUICK]
+    cmd = [sys.executable, "-m", "liftbench.cli", "run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "2d,pcg", "--seeds", "4", "--results", str(out), *TINY, *QUICK]
     cmd[cmd.index("20")] = "400"  # longer runs, so the kill lands mid-grid
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -115,7 +115,7 @@ def test_missing_pretrained_weights_is_a_clear_error(tmp_path, capsys, monkeypat
 
 def test_corrupt_file_is_reported_and_nothing_is_lost(tmp_path, capsys):
     out = tmp_path / "study"
-    args = ["run", "--datasets", "synthetic", "--backbones", "vits", "--strategies", "2d", "--results", str(out), *TINY, *QUICK]
+    args = ["run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "2d", "--results", str(out), *TINY, *QUICK]
     assert run_cli(*args) == 0
     good = result_files(out)
     (out / "garbage.parquet").write_bytes(b"PAR1 this is not parquet")
@@ -129,7 +129,7 @@ def test_corrupt_file_is_reported_and_nothing_is_lost(tmp_path, capsys):
 
 def test_featdice_runs_on_the_synthetic_masks(tmp_path):
     out = tmp_path / "dice"
-    assert run_cli("run", "--protocol", "featdice", "--datasets", "synthetic", "--backbones", "vits", "--strategies", "pcg,3d", "--results", str(out), *TINY, "--weights", "random", "--no-leaderboard") == 0
+    assert run_cli("run", "--protocol", "featdice", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "pcg,3d", "--results", str(out), *TINY, "--weights", "random", "--no-leaderboard") == 0
     frame = read_results(out).frame
     dice = frame[frame["metric"] == "featdice"]
     assert len(dice) == 2 and dice["value"].between(0, 1).all()
@@ -143,7 +143,7 @@ def test_medmnist_grid_from_generated_files(tmp_path):
     for flag in ("organmnist3d", "nodulemnist3d"):
         write_medmnist_npz(root, flag, 28)
     out = tmp_path / "med"
-    rc = run_cli("run", "--datasets", "organ,nodule", "--size", "28", "--data-root", str(root), "--backbones", "vits", "--weights", "random", "--strategies", "2d,pcg", "--protocol", "linear", "--seeds", "2", "--results", str(out), "--quick", "--iterations", "10", "--no-leaderboard")
+    rc = run_cli("run", "--datasets", "organ,nodule", "--size", "28", "--data-root", str(root), "--backbones", "vit-tiny-shapes", "--weights", "random", "--strategies", "2d,pcg", "--protocol", "linear", "--seeds", "2", "--results", str(out), "--quick", "--iterations", "10", "--no-leaderboard")
     assert rc == 0
     frame = read_results(out).frame
     assert len(result_files(out)) == 8
@@ -171,7 +171,7 @@ def test_list_shows_every_kind_with_providers(capsys):
 @pytest.mark.parametrize("fmt", ["md", "latex", "html", "csv"])
 def test_leaderboard_formats_on_the_reported_set(fmt, capsys):
     reported = Path(__file__).parents[1] / "results" / "reported"
-    assert run_cli("leaderboard", str(reported), "--format", fmt, "--protocol", "linear") == 0
+    assert run_cli("leaderboard", str(reported), "--format", fmt, "--protocol", "table1-probe") == 0
     out = capsys.readouterr().out
     assert "pcg" in out and "reported" in out
     if fmt == "latex":

@@ -244,10 +244,10 @@ def test_sort_orders_within_backbone_groups(frame):
 # The paper's data ------------------------------------------------------------------------------------
 
 FLAGGED = [  # printed AVG vs the mean of the printed per-dataset values, Table 1 (linear probing), ViT-B/16
-    ("linear", "vitb", "2d", "acc", 79.0, 79.617),
-    ("linear", "vitb", "2d", "auc", 85.1, 85.333),
-    ("linear", "vitb", "pcg", "acc", 82.0, 82.233),
-    ("linear", "vitb", "pcg", "auc", 87.8, 88.017),
+    ("table1-probe", "vitb", "2d", "acc", 79.0, 79.617),
+    ("table1-probe", "vitb", "2d", "auc", 85.1, 85.333),
+    ("table1-probe", "vitb", "pcg", "acc", 82.0, 82.233),
+    ("table1-probe", "vitb", "pcg", "auc", 87.8, 88.017),
 ]
 
 
@@ -282,13 +282,13 @@ def test_audit_pins_the_papers_inconsistent_averages(paper):
 
 def test_printed_averages_shown_as_printed_and_flagged(paper):
     frame = read_results(paper).frame
-    text = lb.render(frame, protocol="linear", backbones="vitb")
+    text = lb.render(frame, protocol="table1-probe", backbones="vitb")
     (row,) = md_row(text, "2d (reported)")
     assert row[-2:] == ["85.1†", "79.0†"]  # printed, not the recomputed 85.3 / 79.6
     assert "† vitb / 2d (reported), avg ACC: printed avg 79.0 differs from mean of printed values 79.62" in text
     assert text.count("printed avg") == 4
     # with a subset of datasets the printed average no longer applies: recomputed, no flag
-    subset = lb.render(frame, protocol="linear", backbones="vitb", datasets=["organ", "nodule"])
+    subset = lb.render(frame, protocol="table1-probe", backbones="vitb", datasets=["organ", "nodule"])
     assert "†" not in subset
 
 

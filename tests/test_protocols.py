@@ -97,7 +97,7 @@ def test_crop_pads_the_axial_plane_only_and_changes_the_depth_profile():
 @pytest.mark.parametrize("protocol", ["finetune", "linear-aug"])
 def test_protocol_runs_end_to_end_through_the_cli(tmp_path, capsys, protocol):
     out = tmp_path / "study"
-    args = ["run", "--datasets", "synthetic", "--backbones", "vits", "--strategies", "pcg", "--protocol", protocol,
+    args = ["run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "pcg", "--protocol", protocol,
             "--weights", "random", "--quick", "--iterations", "4", "--batch-size", "2", "--results", str(out),
             "--no-leaderboard", *TINY_DATA]
     assert main(args) == 0, capsys.readouterr().err

@@ -63,10 +63,9 @@ def test_a_lifter_giving_up_during_a_run_is_failed_not_skipped(registry, tmp_pat
 
 
 def test_cli_exits_1_when_a_run_raised(registry, tmp_path, monkeypatch, capsys):
-    from liftbench import cli
-    from liftbench.commands import run as run_module
+    from liftbench import cli, plugins
 
-    monkeypatch.setattr(run_module, "build_registry", lambda disabled=(): registry)
+    monkeypatch.setattr(plugins, "build_registry", lambda disabled=(): registry)
     rc = cli.main(["run", "--datasets", "synthetic", "--backbones", "tinyvit", "--strategies", "gives-up", "--weights", "random",
                    "--size", "32", "--iterations", "3", "--warmup", "1", "--results", str(tmp_path / "o"),
                    "--cache-dir", str(tmp_path / "c"), "--no-leaderboard"])  # fmt: skip

@@ -10,6 +10,7 @@ temporary folder, which a one-node cluster shares).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -30,7 +31,7 @@ from liftbench.errors import UsageError
 from liftbench.executors import slurm, slurm_jobs
 from liftbench.plugins import build_registry
 from liftbench.results import result_files, write_run
-from liftbench.runner import existing_statuses, plan
+from liftbench.runner import ExecutionContext, existing_statuses, plan
 
 GRID = [
     "--datasets", "synthetic", "--size", "32", "--backbones", "vits", "--weights", "random", "--quick",
@@ -73,7 +74,7 @@ def test_one_array_task_per_feature_cache_group():
 
 def test_slurm_options_need_the_slurm_executor(tmp_path, capsys):
     rc = main(["run", *GRID, "--strategies", "2d", "--results", str(tmp_path / "r"), "--slurm-partition", "gpu"])
-    assert rc == 2 and "apply to --executor slurm" in capsys.readouterr().err
+    assert rc == 2 and "to --executor slurm" in capsys.readouterr().err
 
 
 def test_slurm_executor_without_sbatch_says_so(tmp_path, capsys, monkeypatch):
@@ -101,6 +102,148 @@ def test_status_counts_runs_per_cell_without_slurm(tmp_path, monkeypatch, capsys
     out = capsys.readouterr().out
     assert "4 runs — 1 done, 0 running, 0 queued, 1 submitted, 1 failed, 1 skipped" in out
     assert "seed=1: ValueError: boom" in out and "log: /logs/7_0_0_log.out" in out
+
+
+def test_a_failed_row_never_replaces_an_ok_result(tmp_path):
+    registry = build_registry()
+    (run,) = plan(
+        registry, datasets=registry.resolve("dataset", "synthetic"), backbones=registry.resolve("backbone", "vits"),
+        strategies=registry.resolve("strategy", "2d"), protocols=registry.resolve("protocol", "linear"), seeds=[0], size=32, weights="random",
+    )
+    assert slurm.write_failed(tmp_path, run.key, [_row(run.key, "2d", 0, "failed", "first")]) == "failed"  # no file: created
+    assert slurm.write_failed(tmp_path, run.key, [_row(run.key, "2d", 0, "failed", "second")]) == "failed"  # failed: replaced
+    assert _errors(tmp_path)[run.key] == "second"
+    write_run(tmp_path, run.key, [_row(run.key, "2d", 0, "ok")])  # ok replaces failed
+    ctx = slurm.context_class()(registry=registry, results_dir=tmp_path, cache_dir=tmp_path / "cache", log=lambda m: None)
+    assert ctx.record_failure(run, "Slurm job 10 completed without writing this run's result") == "ok"  # the driver, late
+    assert ctx.counts == {"ok": 1} and _statuses(tmp_path) == {run.key: "ok"}
+
+    # a worker writing ok while others write failed rows, all at once: ok always survives
+    import threading
+
+    for attempt in range(5):
+        write_run(tmp_path, run.key, [_row(run.key, "2d", 0, "failed", "old")])
+        go = threading.Barrier(5)
+
+        def failer(n, go=go):
+            go.wait()
+            for i in range(10):
+                slurm.write_failed(tmp_path, run.key, [_row(run.key, "2d", 0, "failed", f"{n}.{i}")])
+
+        def finisher(go=go, delay=0.002 * attempt):
+            go.wait()
+            time.sleep(delay)
+            write_run(tmp_path, run.key, [_row(run.key, "2d", 0, "ok")])
+
+        threads = [threading.Thread(target=failer, args=(n,)) for n in range(4)] + [threading.Thread(target=finisher)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert _statuses(tmp_path) == {run.key: "ok"}, attempt
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporaries left
+
+
+def test_unknown_is_not_gone_and_reasons_name_the_state(tmp_path):
+    answer = slurm_jobs.SlurmAnswer(
+        squeue={"5_0": slurm_jobs._squeue_state("FAILED", "NonZeroExitCode", "liftbench-a"), "6_0": slurm_jobs._squeue_state("PENDING", "JobHeldUser", "x")},
+        sacct={"7_0": slurm_jobs._sacct_state("CANCELLED by 0", "0:15", "liftbench-c")}, squeue_ok=True, sacct_ok=False,
+        problems=["sacct exited 1: Socket timed out"],
+    )
+    assert answer.judge("5_0", "liftbench-a")[0] == "unknown"  # squeue saw it end: not final until sacct says so
+    assert answer.judge("6_0", "x")[0] == "queued" and answer.judge("7_0", "liftbench-c")[0] == "ended"
+    assert answer.judge("7_0", "liftbench-other")[0] == "unknown"  # a reused job id is not our job
+    assert answer.judge("8_0")[0] == "unknown" and "Socket timed out" in answer.why_unknown()
+    answer.accounting = False  # a cluster without accounting: squeue's end is all there is
+    phase, state = answer.judge("5_0", "liftbench-a")
+    reason = slurm_jobs.ended_reason({"job_id": "5_0", "stdout": str(tmp_path / "5_0_0_log.out")}, state)
+    assert phase == "ended" and "ended FAILED (NonZeroExitCode)" in reason
+    assert "(no log: the task never started)" in reason and "log: /" not in reason  # no path to a log that does not exist
+
+
+def test_driver_locks_tell_live_drivers_from_dead_ones(tmp_path):
+    lock = slurm_jobs.DriverLock(tmp_path).start()
+    assert slurm_jobs.driver_alive(tmp_path, lock.info)  # held (flock is per open file: this process sees it too)
+    lock.close()
+    assert not slurm_jobs.driver_alive(tmp_path, lock.info) and not slurm_jobs.driver_alive(tmp_path, None)
+    code = "import sys, time; from liftbench.executors.slurm_jobs import DriverLock; DriverLock(sys.argv[1]).start(); print('up', flush=True); time.sleep(60)"
+    other = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert other.stdout.readline().strip() == "up"
+    (path,) = (tmp_path / ".jobs" / "drivers").glob("*.json")
+    info = json.loads(path.read_text())
+    assert slurm_jobs.driver_alive(tmp_path, info) and info["pid"] == other.pid
+    other.kill()  # however it dies, its lock goes with it
+    other.wait()
+    assert not slurm_jobs.driver_alive(tmp_path, info)
+
+
+def test_a_stop_signal_that_library_code_swallows_is_still_recorded():
+    """scancel's TERM raised inside code that swallows it (or turns it into another error), and srun's
+    forwarded second TERM: the worker's watchdog records the stop of the run in progress and the runs
+    after it, then ends the process, instead of the run going on until Slurm's SIGKILL."""
+    code = """if True:
+        import os, signal, time
+        from types import SimpleNamespace
+        from liftbench.executors import slurm
+        class Ctx:
+            def record_failure(self, run, note):
+                print("recorded", run.key, note.splitlines()[0], flush=True)
+                return "failed"
+        stop = slurm._StopWatch({}, "")
+        stop.ctx, stop.runs, stop.index = Ctx(), [SimpleNamespace(key="done"), SimpleNamespace(key="now")], 1
+        stop.install()
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+        except BaseException:
+            pass  # lost on its way
+        os.kill(os.getpid(), signal.SIGTERM)  # the second TERM is ignored
+        time.sleep(10)
+        print("the run went on", flush=True)
+    """
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "recorded now Slurm stopped the job (SIGTERM" in proc.stdout and "recorded done" not in proc.stdout
+    assert "the run went on" not in proc.stdout
+
+
+def test_a_result_that_lands_while_slurm_is_slow_is_counted_never_resubmitted(tmp_path, monkeypatch):
+    """Issue #17, without a cluster: the runner listed the folder; then one run's ok file landed before
+    the driver looked, the other's while squeue was hanging. Nothing is submitted, both count as ok,
+    and no failed row replaces them when Slurm finally reports the job over."""
+    registry = build_registry()
+    runs = plan(
+        registry, datasets=registry.resolve("dataset", "synthetic"), backbones=registry.resolve("backbone", "vits"),
+        strategies=registry.resolve("strategy", "2d"), protocols=registry.resolve("protocol", "linear"), seeds=[0, 1], size=32, weights="random",
+    )
+    early, late = runs
+    for run in runs:  # both submitted by a driver that has gone: job 5, held
+        slurm_jobs.write_record(tmp_path, {"run_key": run.key, "job_id": "5_0", "job_name": "liftbench-t", "state": "submitted",
+                                           "submitted_at": slurm_jobs.now_iso(), "stdout": str(tmp_path / "nolog"), "spec": {},
+                                           "driver": {"id": "gone", "pid": 1, "host": "h", "since": "then"}})
+    write_run(tmp_path, early.key, [_row(early.key, "2d", 0, "ok")])
+    answers = []
+
+    def query(job_ids):
+        answers.append(sorted(job_ids))
+        if len(answers) == 1:  # squeue hangs; meanwhile the job finishes the other run
+            write_run(tmp_path, late.key, [_row(late.key, "2d", 1, "ok")])
+            return slurm_jobs.SlurmAnswer(problems=["squeue gave no answer within 60 s"], sacct_ok=True)
+        return slurm_jobs.SlurmAnswer(sacct={"5_0": slurm_jobs._sacct_state("COMPLETED", "0:0", "liftbench-t")}, squeue_ok=True, sacct_ok=True)
+
+    def no_sbatch(self):
+        assert not self.plans, "submitted a run that has a job"
+
+    monkeypatch.setattr(slurm.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(slurm, "query_jobs", query)
+    monkeypatch.setattr(slurm._Driver, "_submit", no_sbatch)
+    logs = []
+    ctx = ExecutionContext(registry=registry, results_dir=tmp_path, cache_dir=tmp_path / "cache", log=logs.append,
+                           executor_options={"poll": 0.2})
+    slurm.execute(runs, ctx)
+    assert ctx.counts == {"ok": 2} and _statuses(tmp_path) == {early.key: "ok", late.key: "ok"}, logs
+    assert answers == [["5_0"]]  # only the late run was still waited for; the early one counted at once
+    assert "gone" not in json.dumps(slurm_jobs.read_record(tmp_path, late.key)["driver"])  # taken over from the dead driver
 
 
 # --------------------------------------------------------------------------- a live cluster
@@ -140,16 +283,30 @@ def shared(tmp_path, cluster):
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _env() -> dict:
-    return {**os.environ, "LIFTBENCH_SLURM_POLL": "1", "PYTHONUNBUFFERED": "1"}
+def _env(extra: dict | None = None) -> dict:
+    return {**os.environ, "LIFTBENCH_SLURM_POLL": "1", "PYTHONUNBUFFERED": "1", **(extra or {})}
 
 
-def _cli(*args: str, timeout: float = 400) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "liftbench.cli", *args], capture_output=True, text=True, timeout=timeout, env=_env())
+def _cli(*args: str, timeout: float = 400, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "liftbench.cli", *args], capture_output=True, text=True, timeout=timeout, env=_env(env))
 
 
-def _start(*args: str, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "liftbench.cli", *args], stdout=log.open("w"), stderr=subprocess.STDOUT, env=_env())
+def _start(*args: str, log: Path, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "liftbench.cli", *args], stdout=log.open("w"), stderr=subprocess.STDOUT, env=_env(env))
+
+
+HANG = "#!/bin/sh\nexec sleep 30\n"  # a busy controller: no answer in time
+FAIL = '#!/bin/sh\necho "$(basename $0): error: Socket timed out on send/recv operation" >&2\nexit 1\n'
+
+
+def _busy_slurm(folder: Path, **scripts: str) -> dict:
+    """Environment whose PATH starts with stand-ins for Slurm commands (``squeue=HANG``, ``sacct=FAIL``)."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, script in scripts.items():
+        (bin_dir / name).write_text(script)
+        (bin_dir / name).chmod(0o755)
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
 
 
 def _wait(condition, timeout: float, what: str, interval: float = 0.2):
@@ -183,7 +340,8 @@ def test_grid_completes_through_a_stopped_driver(shared):
         "--slurm-array-parallelism", "2", "--slurm-extra", "begin=now+10",  # held in the queue while the driver stops
     ]
     driver = _start(*args, log=shared / "driver1.log")
-    records = _wait(lambda: len(_records(results)) == 4 and _records(results), 120, "4 job records")
+    records = _wait(lambda: len(_records(results)) == 4 and all(r["job_id"] for r in _records(results).values()) and _records(results),
+                    120, "4 job records")
     driver.send_signal(signal.SIGINT)  # the user stops the driver: the jobs stay queued
     assert driver.wait(60) == 130
     first = (shared / "driver1.log").read_text()
@@ -201,7 +359,7 @@ def test_grid_completes_through_a_stopped_driver(shared):
 
     again = _cli(*args)  # the same command again: watches the queued jobs, submits nothing
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "4 run(s) already queued or running" in again.stdout and "submitted" not in again.stdout
+    assert "4 run(s) already submitted" in again.stdout and "slurm: submitted" not in again.stdout
     assert {r["job_id"] for r in _records(results).values()} == job_ids
     assert "4 runs: 4 done, 0 skipped, 0 failed" in again.stdout
     assert len(result_files(results)) == 4 and set(_statuses(results).values()) == {"ok"}  # exactly one result per run
@@ -213,7 +371,7 @@ def test_grid_completes_through_a_stopped_driver(shared):
 
 def test_cancelled_killed_and_timed_out_jobs_are_recorded_and_retried(shared):
     results, cache = shared / "study", shared / "cache"
-    args = ["run", "--executor", "slurm", *GRID, "--strategies", "2d,3d,pcg", "--seeds", "2", "--iterations", "4000",
+    args = ["run", "--executor", "slurm", *GRID, "--strategies", "2d,3d,pcg", "--seeds", "2", "--iterations", "1500", "--slurm-cpus", "1",
             "--results", str(results), "--cache-dir", str(cache)]
     driver = _start(*args, log=shared / "driver.log")
     records = _wait(lambda: len(_records(results)) == 6 and _records(results), 120, "6 job records")
@@ -264,15 +422,87 @@ def test_cancelled_killed_and_timed_out_jobs_are_recorded_and_retried(shared):
 
 def test_a_run_that_raises_in_its_job_is_recorded_as_failed(shared):
     results = shared / "study"
-    # the synthetic loader rejects this inside the worker; planning never loads data
-    args = ["run", "--executor", "slurm", *GRID, "--dataset-opt", "n_train=oops", "--strategies", "2d", "--seeds", "1",
+    # the synthetic loader fails on this inside the worker; planning never loads data
+    args = ["run", "--executor", "slurm", *GRID, "--dataset-opt", "n_train=-3", "--strategies", "2d", "--seeds", "1",
             "--iterations", "10", "--results", str(results), "--cache-dir", str(shared / "cache")]
     done = _cli(*args)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 runs: 0 done, 0 skipped, 1 failed" in done.stdout and "FAILED" in done.stdout
     (key, error), = _errors(results).items()
-    assert _statuses(results)[key] == "failed" and "ValueError" in error and "oops" in error
+    assert _statuses(results)[key] == "failed" and "ValueError" in error and "negative dimensions" in error
     log = error.rsplit("log: ", 1)[1].strip()
     assert Path(log).exists() and "liftbench: start" in Path(log).read_text()
     status = _cli("status", str(results))
     assert "1 failed" in status.stdout and "ValueError" in status.stdout and f"log: {log}" in status.stdout, status.stdout
+
+
+def _submissions(results: Path) -> list[Path]:
+    """Every sbatch submitit made for this folder leaves one script in the logs folder."""
+    return sorted((results / ".jobs" / "logs").glob("*_submission.sh"))
+
+
+def _held(results: Path, cache: Path, seeds: str = "2") -> list[str]:
+    return ["run", "--executor", "slurm", *GRID, "--strategies", "2d", "--seeds", seeds, "--iterations", "10",
+            "--results", str(results), "--cache-dir", str(cache), "--slurm-time", "10", "--slurm-cpus", "1",
+            "--slurm-extra", "hold"]  # held in the queue until the test releases it
+
+
+def test_a_rerun_over_a_held_job_never_submits_twice_nor_fails_its_results(shared):
+    """Issue #17: a driver dies between sbatch and recording the job id; the same command is run again
+    while the job is held and squeue hangs (a busy cluster); a third copy starts beside it, and the
+    second is killed (a stale driver). One submission in all, and both runs end ok."""
+    results = shared / "study"
+    args = _held(results, shared / "cache")
+    crash = ("import os, sys; from liftbench.executors import slurm; slurm._Driver._fill_in = lambda *a: os._exit(9); "
+             "from liftbench.cli import main; sys.exit(main(sys.argv[1:]))")
+    first = subprocess.run([sys.executable, "-c", crash, *args], capture_output=True, text=True, timeout=120, env=_env())
+    assert first.returncode == 9, first.stdout + first.stderr
+    records = _records(results)
+    assert len(records) == 2 and {(r["state"], r["job_id"]) for r in records.values()} == {("submitting", "")}, records
+    assert len(_submissions(results)) == 1
+
+    busy = {**_busy_slurm(shared, squeue=HANG), "LIFTBENCH_SLURM_QUERY_TIMEOUT": "2"}
+    second = _start(*args, log=shared / "driver2.log", env=busy)
+    records = _wait(lambda: all(r["job_id"] for r in _records(results).values()) and _records(results), 90, "the job found by its name")
+    third = _start(*args, log=shared / "driver3.log", env=busy)
+    log3 = lambda: (shared / "driver3.log").read_text()  # noqa: E731
+    _wait(lambda: f"being watched by driver pid {second.pid} on host" in log3(), 90, "driver 3 to leave the runs to driver 2")
+    second.kill()  # driver 2 dies without a word: driver 3 takes its runs over
+    second.wait()
+    _wait(lambda: "is gone; this driver watches its 2 run(s) now" in log3(), 60, "driver 3 to take over")
+    (job,) = {r["array_job_id"] for r in records.values()}
+    subprocess.run(["scontrol", "release", job], check=True)
+    assert third.wait(180) == 0, log3()
+    log2 = (shared / "driver2.log").read_text()
+    assert f"did not finish recording is job {job}" in log2, log2
+    assert "squeue gave no answer within 2 s" in log3() and "slurm: submitted" not in log2 + log3() and "FAILED" not in log3()
+    assert "2 runs: 2 done, 0 skipped, 0 failed" in log3()
+    assert len(_submissions(results)) == 1 and set(_statuses(results).values()) == {"ok"} and len(_statuses(results)) == 2
+
+
+def test_a_worker_that_finishes_after_its_driver_gave_up_keeps_its_result(shared):
+    """Two drivers start at once (one submits, the other waits for it); squeue and sacct fail, so
+    after LIFTBENCH_SLURM_UNKNOWN_TIMEOUT the owner records both runs as failed. The held job then runs
+    and its ok results replace those rows."""
+    results = shared / "study"
+    args = _held(results, shared / "cache")
+    down = {**_busy_slurm(shared, squeue=FAIL, sacct=FAIL), "LIFTBENCH_SLURM_UNKNOWN_TIMEOUT": "2"}
+    drivers = [_start(*args, log=shared / f"driver{n}.log", env=down) for n in (1, 2)]
+    assert [d.wait(120) for d in drivers] == [1, 1]
+    logs = [(shared / f"driver{n}.log").read_text() for n in (1, 2)]
+    owner = 0 if "slurm: submitted" in logs[0] else 1
+    assert "slurm: submitted 2 run(s)" in logs[owner] and "slurm: submitted" not in logs[1 - owner], logs
+    assert f"being watched by driver pid {drivers[owner].pid}" in logs[1 - owner], logs[1 - owner]
+    assert "Slurm gives no state for job" in logs[owner] and "sacct exited 1: sacct: error: Socket timed out" in logs[owner]
+    assert all("2 runs: 0 done, 0 skipped, 2 failed" in log for log in logs)
+    assert len(_submissions(results)) == 1
+    for error in _errors(results).values():
+        assert "given up by the driver" in error and "(no log: the task never started)" in error and "log: /" not in error, error
+
+    (job,) = {r["array_job_id"] for r in _records(results).values()}
+    status = _cli("status", str(results))  # the real squeue again: the job behind the failed rows is queued
+    assert "2 runs — 0 done, 0 running, 2 queued, 0 failed" in status.stdout, status.stdout
+    subprocess.run(["scontrol", "release", job], check=True)
+    _wait(lambda: list(_statuses(results).values()) == ["ok", "ok"], 120, "the late worker's results")
+    status = _cli("status", str(results))
+    assert "2 runs — 2 done, 0 running, 0 queued, 0 failed" in status.stdout, status.stdout

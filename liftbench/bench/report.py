@@ -14,12 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from liftbench.leaderboard import ORDER as LEADERBOARD_ORDER
+from liftbench.leaderboard import rank
 from liftbench.plots import save
 from liftbench.results import write_text_atomic
 
-ORDER = LEADERBOARD_ORDER["strategy"]
-BACKBONE_ORDER = LEADERBOARD_ORDER["backbone"]
 MEASURES = (
     ("latency_ms_median", "ms", "{:.1f}"),
     ("volumes_per_second", "vol/s", "{:.2f}"),
@@ -44,11 +42,11 @@ def _groups(f: pd.DataFrame):
 
 
 def _strategy_rank(name: str) -> tuple[int, str]:
-    return (ORDER.index(name) if name in ORDER else len(ORDER), name)
+    return rank("strategy", name)
 
 
 def _backbone_rank(name: str) -> tuple[int, str]:
-    return (BACKBONE_ORDER.index(name) if name in BACKBONE_ORDER else len(BACKBONE_ORDER), name)
+    return rank("backbone", name)
 
 
 def _cell_status(group: pd.DataFrame, backbone: str, strategy: str, size: int) -> tuple[str, pd.Series | None]:

@@ -131,7 +131,7 @@ def run_sweep(
     all_rows: list[dict[str, Any]] = []
     for backbone in backbones:
         torch.manual_seed(0)
-        model, weights = backbone.load()(settings.weights, **backbone.meta.get("options", {}))
+        model, weights = backbone.load()(settings.weights, **backbone.options)
         model = model.to(settings.device)
         for strategy in strategies:
             reason, lifted = lift_skip_reason(backbone, strategy, chosen), None
@@ -147,7 +147,7 @@ def run_sweep(
                     base = {
                         "run_key": key, "kind": "bench", "source": "measured", "citation": "", "dataset": "",
                         "input_size": size, "backbone": backbone.name,
-                        "backbone_model": str(backbone.meta.get("options", {}).get("model_name", "")),
+                        "backbone_model": backbone.architecture,
                         "weights": weights.source, "weights_sha256": weights.sha256, "strategy": strategy.name,
                         "schedule": described.get("schedule", ""), "pooling": described.get("pooling", ""),
                         "backbone_mode": "train" if settings.train else "eval", "protocol": settings.protocol,

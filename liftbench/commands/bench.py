@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from liftbench.errors import UsageError
+from liftbench.errors import ExitCode, UsageError
 
 DTYPES = ("fp32", "bf16")
 
@@ -82,4 +82,4 @@ def bench_command(args) -> int:
     print(f"\nwrote {len({r['run_key'] for r in rows})} result files, {written[0]} and {len(written) - 1} plot files under {results_dir}/")
     if failed:
         print(f"{failed} configurations failed (recorded with their error in {results_dir}/)")
-    return 1 if failed else 0
+    return ExitCode.RUNS_FAILED if failed else ExitCode.OK

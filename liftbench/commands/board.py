@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from liftbench.errors import UsageError
+from liftbench.errors import ExitCode, UsageError
 from liftbench.results import read_results, write_text_atomic
 
 
@@ -39,28 +39,6 @@ def print_board(dirs: list[Path]) -> None:
         print(f"(no leaderboard: {exc})")
 
 
-README_STUDY = "synthetic-random"
-START, END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
-
-
-def readme_sync(results_root: Path, write: bool) -> list[str]:
-    """Keep the README's leaderboard (between markers) equal to the committed study's table."""
-    readme, table = results_root.resolve().parent / "README.md", results_root / README_STUDY / "leaderboard.md"
-    if not readme.is_file() or not table.is_file() or START not in readme.read_text(encoding="utf-8"):
-        return []
-    text = readme.read_text(encoding="utf-8")
-    body = table.read_text(encoding="utf-8").split("-->", 1)[-1].strip()
-    head, rest = text.split(START, 1)
-    fresh = f"{head}{START}\n{body}\n{END}{rest.split(END, 1)[-1]}"
-    if fresh == text:
-        return []
-    if write:
-        write_text_atomic(readme, fresh)
-        print(f"wrote {readme}")
-        return []
-    return [str(readme)]
-
-
 def write_plots(results_root: Path) -> None:
     """Bar charts and accuracy-against-cost plots beside each study's table, in ``<study>/plots/``."""
     from liftbench import leaderboard
@@ -90,17 +68,16 @@ def leaderboard_command(args) -> int:
                 for path in leaderboard.write_all(root):
                     print(f"wrote {path}")
                 write_plots(root)
-                readme_sync(root, write=True)
             else:
-                stale_all += leaderboard.check(root) + readme_sync(root, write=False)
+                stale_all += leaderboard.check(root)
         if stale_all:
             for path in stale_all:
                 print(f"stale leaderboard: {path} differs from what the committed results give", file=sys.stderr)
             print("rerender with: liftbench leaderboard --write", file=sys.stderr)
-            return 1
+            return ExitCode.RUNS_FAILED
         if args.check:
             print("leaderboards are up to date")
-        return 0
+        return ExitCode.OK
     frame, problems = load_frame(dirs, args.reported)
     text = leaderboard.render(
         frame,
@@ -118,4 +95,4 @@ def leaderboard_command(args) -> int:
         print(f"wrote {out}")
     else:
         print(text)
-    return 1 if problems else 0
+    return ExitCode.RUNS_FAILED if problems else ExitCode.OK

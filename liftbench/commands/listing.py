@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from liftbench.errors import UsageError
+from liftbench.errors import ExitCode, UsageError
 from liftbench.plugins import build_registry
 from liftbench.registry import KINDS, PLURAL
-
-
-def _provider(registry, entry) -> str:
-    info = registry.plugins.get(entry.plugin)
-    if info and info.distribution:
-        return f"{entry.plugin} ({info.distribution} {info.version})".strip()
-    return entry.plugin
 
 
 def list_command(args) -> int:
@@ -33,17 +26,22 @@ def list_command(args) -> int:
         for entry in registry.entries(kind):
             row = [entry.name, ", ".join(entry.aliases), entry.description]
             if kind == "strategy":
-                notes = entry.meta.get("notes", {})
+                notes = entry.notes
                 row.append(", ".join(f"{f} ({notes[f]})" if f in notes else f for f in entry.families))
             elif kind == "backbone":
-                row.append(entry.meta.get("family", ""))
-            row.append(_provider(registry, entry))
+                row.append(entry.family)
+            elif kind in ("protocol", "executor"):
+                row.append(", ".join(f"{k}={o.default}" for k, o in entry.options.items()))
+            elif kind == "dataset":
+                row.append(", ".join(entry.parameters or ()))
+            row.append(entry.provider)
             rows.append(row)
-        headers = ["name", "aliases", "description"] + (["lifts"] if kind == "strategy" else ["family"] if kind == "backbone" else []) + ["plugin"]
+        extra = {"strategy": "lifts", "backbone": "family", "protocol": "options (defaults)", "executor": "options", "dataset": "options"}
+        headers = ["name", "aliases", "description", extra[kind], "plugin"]
         print(f"\n{PLURAL[kind]}:")
         print(tabulate(rows, headers=headers, tablefmt="simple") if rows else "  (none)")
     if not wanted or wanted == "plugins":
         rows = [[i.name, i.distribution, i.version, i.error or "loaded"] for i in registry.plugins.values()]
         print("\nplugins:")
         print(tabulate(rows, headers=["plugin", "distribution", "version", "status"], tablefmt="simple"))
-    return 0
+    return ExitCode.OK

@@ -7,25 +7,30 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from liftbench.commands.run_options import DEMO, PROTOCOL_FLAGS, key_values, parse_seeds
-from liftbench.errors import UsageError
+from liftbench.backbones import random_seed
+from liftbench.commands.plugin_flags import executor_flags, protocol_flags
+from liftbench.commands.run_options import DEMO, DEMO_TITLE, key_values, parse_seeds
+from liftbench.errors import ExitCode
+from liftbench.options import resolve
 from liftbench.plugins import build_registry, warn_plugin_errors
 from liftbench.protocols.features import default_cache_dir
 from liftbench.runner import ExecutionContext, execute, plan
 
 SELECTORS = ("strategies", "backbones", "datasets", "protocol", "weights", "size", "seeds", "results")
+# Choosing where results go (or how to run them) is not choosing a grid: the demo stays the demo.
+NOT_A_CHOICE = ("results",)
 
 
 def _settings(args) -> tuple[dict, bool]:
-    """The run's settings: the demo's when the user chose nothing, else the user's with defaults."""
-    demo = not any(getattr(args, name) is not None for name in (*SELECTORS, "schedule"))
+    """The run's settings: the demo's when the user chose no grid, else the user's with defaults."""
+    demo = not any(getattr(args, name) is not None for name in (*SELECTORS, "schedule") if name not in NOT_A_CHOICE)
     base = dict(DEMO) if demo else {
         "datasets": "synthetic", "backbones": "vits", "strategies": "all", "protocol": "linear",
         "weights": "pretrained", "size": 64, "seeds": "1", "results": "results/latest", "options": {},
     }
     settings = {name: getattr(args, name) if getattr(args, name) is not None else base[name] for name in SELECTORS}
     options = dict(base["options"])
-    options.update({flag: getattr(args, flag) for flag in PROTOCOL_FLAGS if getattr(args, flag) is not None})
+    options.update(protocol_flags(args))
     options.update(key_values(args.opt, "--opt"))
     if args.quick:
         options["quick"] = True
@@ -34,20 +39,34 @@ def _settings(args) -> tuple[dict, bool]:
     return settings, demo
 
 
-SLURM_OPTIONS = ("partition", "time", "gpus", "cpus", "mem", "account", "qos", "array_parallelism", "extra", "logs")
-
-
-def _executor_options(args) -> dict:
-    """The ``--slurm-*`` values the user gave (plus --force / --retry-failed, which a remote executor
-    needs when it decides what to resubmit)."""
-    options = {name: getattr(args, f"slurm_{name}", None) for name in SLURM_OPTIONS}
-    options = {name: value for name, value in options.items() if value not in (None, [], "")}
+def _executor_options(args, executor) -> dict:
+    """The chosen executor's declared options the user gave (cast to their types), plus --force and
+    --retry-failed, which a remote executor needs when it decides what to resubmit."""
+    given = executor_flags(args, executor.name)
+    options = {k: v for k, v in resolve(executor.options, given, owner=f"executor {executor.name!r}").items() if k in given}
     return {**options, "force": bool(args.force), "retry_failed": bool(args.retry_failed)}
+
+
+def _dry_run(runs, registry, args, results_dir: Path) -> int:
+    """Print the plan: runs, skipped pairs, what is already done, and each extraction group's cost."""
+    from liftbench.estimate import estimate, render
+    from liftbench.runner import existing_statuses
+
+    done = existing_statuses(results_dir) if results_dir.is_dir() and not args.force else {}
+    todo = [r for r in runs if r.key not in done or (args.retry_failed and done[r.key] == "failed")]
+    skipped = [r for r in todo if r.skip_reason]
+    print(f"plan: {len(runs)} runs; {len(runs) - len(todo)} already in {results_dir}/, {len(skipped)} skipped pairs, "
+          f"{len(todo) - len(skipped)} to run")  # fmt: skip
+    for reason in sorted({r.skip_reason for r in skipped}):
+        print(f"  skipped: {reason}")
+    print(render(estimate(registry, todo, device=args.device, data_root=args.data_root), args.device))
+    return ExitCode.OK
 
 
 def run_command(args) -> int:
     settings, demo = _settings(args)
-    registry = build_registry(args.disable_plugin)
+    seed = random_seed(str(settings["weights"]))  # checks random:SEED before anything runs
+    registry = getattr(args, "registry", None) or build_registry(args.disable_plugin)
     warn_plugin_errors(registry)
     runs = plan(
         registry,
@@ -64,19 +83,20 @@ def run_command(args) -> int:
     )
     executor = registry.get("executor", args.executor)
     results_dir = Path(settings["results"])
+    if args.dry_run:
+        return _dry_run(runs, registry, args, results_dir)
     if demo:
-        print("liftbench demo: synthetic set (32^3), DINOv3 ViT-S architecture, every strategy, linear probe, one seed.")
-    if settings["weights"] == "random":
-        print("*** RANDOM WEIGHTS: the backbones are untrained (--weights random); every result row records it. ***")
+        print(DEMO_TITLE)
+    if seed is not None:
+        print(f"*** RANDOM WEIGHTS (seed {seed}): the backbones are untrained (--weights {settings['weights']}); "
+              "every result row records it. ***")
     bar = tqdm(total=len(runs), unit="run", dynamic_ncols=True, file=sys.stderr)
 
     def on_done(run, status):
         bar.set_postfix_str(f"{run.spec.strategy} {run.spec.backbone} {status}")
         bar.update(1)
 
-    executor_options = _executor_options(args)
-    if any(k not in ("force", "retry_failed") for k in executor_options) and executor.name == "local":
-        raise UsageError(f"--slurm-* options apply to --executor slurm, not {executor.name!r}")
+    executor_options = _executor_options(args, executor)
     ctx = ExecutionContext(
         registry=registry,
         results_dir=results_dir,
@@ -104,4 +124,4 @@ def run_command(args) -> int:
         from liftbench.commands.board import print_board
 
         print_board([results_dir])
-    return 1 if counts["failed"] else 0
+    return ExitCode.RUNS_FAILED if counts["failed"] else ExitCode.OK

@@ -3,9 +3,10 @@
 A cell is (dataset, size, backbone, strategy, protocol); its counts are over seeds. Finished runs
 come from the result files (the same for local and Slurm runs). Runs submitted to Slurm and not
 finished come from ``RESULTS_DIR/.jobs/*.json``, and ``squeue``/``sacct`` say whether they are queued
-or running; where those commands are missing (a laptop reading a synced folder) they are
-"submitted". A job that ended without writing its run's result counts as failed: the next
-``liftbench run`` records it, and ``--retry-failed`` resubmits it.
+or running; where those commands are missing (a laptop reading a synced folder), or Slurm gives no
+state, they are "submitted". A job whose final state (``sacct``) came without its run's result counts
+as failed: the next ``liftbench run`` records it, and ``--retry-failed`` resubmits it. A log path is
+shown only where the task wrote one (a task that never started has none).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pyarrow.parquet as pq
 from tabulate import tabulate
 
 from liftbench.errors import UsageError
-from liftbench.executors.slurm_jobs import ended_reason, job_states, read_records, slurm_commands_available
+from liftbench.executors.slurm_jobs import ended_reason, query_jobs, read_records, slurm_commands_available
 from liftbench.results import RUN_SUFFIX
 
 STATES = ("done", "running", "queued", "submitted", "failed", "skipped")
@@ -58,29 +59,26 @@ def collect(results_dir: Path) -> list[dict]:
     # a record matters if its run has no result yet, or was resubmitted after failing
     open_records = {k: r for k, r in records.items() if k not in runs or runs[k]["state"] == "failed"}
     asked = slurm_commands_available()
-    states = job_states(r.get("job_id", "") for r in open_records.values()) if asked else {}
+    answer = query_jobs(r.get("job_id", "") for r in open_records.values()) if asked else None
     for key, record in open_records.items():
-        job_state = states.get(record.get("job_id", ""))
+        job_id = record.get("job_id") or ""
+        phase, job_state = answer.judge(job_id, record.get("job_name", "")) if answer and job_id else ("unknown", None)
+        log = record.get("stdout", "") if record.get("stdout") and Path(record["stdout"]).exists() else ""
         if key in runs:  # failed before: is it being retried right now?
-            if job_state is not None and job_state.phase != "ended":
-                runs[key].update(state=job_state.phase, reason="", log=record.get("stdout", ""))
+            if phase in ("queued", "running"):
+                runs[key].update(state=phase, reason="", log=log)
             continue
         spec = record.get("spec", {})
         entry = {
             "key": key, "dataset": spec.get("dataset", "?"), "size": spec.get("size"), "backbone": spec.get("backbone", "?"),
             "strategy": spec.get("strategy", "?"), "protocol": spec.get("protocol", "?"), "seed": spec.get("seed"),
-            "reason": "", "log": record.get("stdout", ""), "job": record.get("job_id", ""),
+            "reason": "", "log": log, "job": job_id,
         }
-        if not asked:
-            entry["state"] = "submitted"
-        elif job_state is None and record.get("submitted_at"):
-            from liftbench.executors.slurm_jobs import UNKNOWN_GRACE_S, _age_s
-
-            entry["state"] = "queued" if _age_s(record) < UNKNOWN_GRACE_S else "failed"
-        else:
-            entry["state"] = job_state.phase if job_state else "failed"
+        # Slurm giving no state (or no job id yet: being submitted) is not an end: "submitted"
+        entry["state"] = {"unknown": "submitted", "ended": "failed"}.get(phase, phase)
         if entry["state"] == "failed":
             entry["reason"] = ended_reason(record, job_state) + "\n(not recorded yet: `liftbench run` records it; add --retry-failed to resubmit)"
+            entry["log"] = _log_of(entry["reason"])
         runs[key] = entry
     return list(runs.values())
 
@@ -116,7 +114,8 @@ def render(results_dir: Path, runs: list[dict]) -> str:
             if run["log"]:
                 lines.append(f"    log: {run['log']}")
     if totals["submitted"]:
-        lines += ["", "(squeue/sacct are not available here: submitted runs may be queued, running or ended)"]
+        why = "Slurm gave no state for them" if slurm_commands_available() else "squeue/sacct are not available here"
+        lines += ["", f"({why}: submitted runs may be queued, running or ended)"]
     return "\n".join(lines)
 
 

@@ -16,21 +16,29 @@ Design
   local executor does, so each result file is written atomically into the shared results folder:
   a run is done exactly when its file appears, whoever is watching. A run that raises is recorded
   as ``failed`` with its traceback and the task's log path, and the task goes on with the next run.
-* **Tracking.** After submitting, the driver writes ``<results>/.jobs/<run_key>.json`` (job id,
-  array index, submit time, log paths, the run's spec), atomically. It then watches: a run counts
-  as finished when its result file appears; Slurm (``squeue``, then ``sacct``) is asked every
-  ``LIFTBENCH_SLURM_POLL`` seconds (default 15) whether the jobs still live. Stopping the driver
-  stops nothing on the cluster. Running the same command again asks Slurm about the recorded jobs:
-  a run still queued or running is watched again, never resubmitted; a run whose job ended without
-  its result is recorded as failed (as if the driver had seen it end); the rest is submitted.
+* **Tracking** (the rules are in :mod:`liftbench.executors.slurm_jobs`). Under ``.jobs/.lock`` the
+  driver looks at each run's result file *now* (one that finished since the runner listed the folder
+  counts as done), and claims each run that has none: it names itself in the run's record
+  ``<results>/.jobs/<run_key>.json``, and writes the record of a run it will submit as
+  ``submitting`` (with the submission's unique job name) *before* ``sbatch``; the job id, array
+  index and log paths are filled in once ``sbatch`` answers. A run whose record names a live driver
+  is left to that driver: this one waits for its result and takes the run over if that driver dies.
+  The driver then watches: a run counts as finished when its result file changes; Slurm is asked
+  every ``LIFTBENCH_SLURM_POLL`` seconds (default 15) about the claimed jobs. A job is over only when
+  ``sacct`` gives its final state; while Slurm gives no state (``squeue`` slow, failing or empty),
+  the driver waits, says so, and gives up after ``LIFTBENCH_SLURM_UNKNOWN_TIMEOUT`` seconds (600).
+  Stopping the driver stops nothing on the cluster; running the same command again takes the runs
+  over, watches the live jobs, records the jobs that ended without a result, resolves submissions
+  whose driver died before recording the job id (by the job name), and submits the rest.
 * **Failures.** A job that ends without a run's result (``scancel``, time limit, node failure,
   out of memory, a crashed worker) makes the driver write a ``failed`` row with Slurm's state, exit
   code, the log path and the log's last lines. A worker that Slurm signals records the run it was in
   and the ones it will not reach as failed at once: USR2 (submitit asks for it 90 s before the time
   limit) as "time limit", TERM (``scancel``, the limit itself, preemption) as "stopped" — submitit
-  would ignore TERM and let the run go on until the SIGKILL. ``--retry-failed`` resubmits failed
-  runs; the group's finished runs keep their results. If the driver is killed between ``sbatch`` and writing the records, a rerun submits
-  those runs again: the work is repeated, but each run still has exactly one result file.
+  would ignore TERM and let the run go on until the SIGKILL. Every failed row goes through
+  :func:`~liftbench.executors.slurm_jobs.write_failed_unless_done`: an ok result is never replaced
+  by a failed row, whoever writes second. ``--retry-failed`` resubmits failed runs whose job has
+  ended; the group's finished runs keep their results.
 """
 
 from __future__ import annotations
@@ -43,24 +51,38 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
-from datetime import datetime, timezone
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from liftbench.errors import UsageError
 from liftbench.executors.slurm_jobs import (
-    UNKNOWN_GRACE_S,
+    DONE,
+    RESOLVE_GRACE_S,
+    DriverLock,
     _age_s,
+    driver_alive,
+    driver_text,
     ended_reason,
-    job_states,
+    find_submission,
+    folder_lock,
+    forget_driver,
     jobs_dir,
+    log_lines,
+    now_iso,
+    query_jobs,
     read_record,
-    write_json_atomic,
+    record_path,
+    result_status,
+    unknown_timeout,
+    write_failed_unless_done,
+    write_record,
 )
-from liftbench.results import run_path, run_status
+from liftbench.results import COLUMNS, rows_to_table, run_path, run_status
 
 DEFAULT_TIME = 60  # minutes; submitit's own default (5) is too short for a real run
 MAX_ARRAY = 1000  # Slurm's default MaxArraySize is 1001
@@ -144,6 +166,70 @@ def group_runs(runs: Sequence) -> list[list]:
     return list(groups.values())
 
 
+# --------------------------------------------------------------------------- failed rows: an ok result wins
+
+
+_CONTEXT_CLASS: type | None = None
+
+
+def write_failed(results_dir: Path, key: str, rows: list[dict]) -> str:
+    """Write a run's failed rows unless it already has an ok (or skipped) file; returns the status kept."""
+    import pyarrow.parquet as pq
+
+    table = rows_to_table(rows)
+    return write_failed_unless_done(run_path(results_dir, key), lambda tmp: pq.write_table(table, tmp))
+
+
+def context_class() -> type:
+    """:class:`~liftbench.runner.ExecutionContext` whose failed rows go through :func:`write_failed`:
+    the single place a Slurm run's failure is written (the worker's runs that raise, its signals,
+    the driver's ended jobs), so a failure never replaces a result another copy finished."""
+    global _CONTEXT_CLASS
+    if _CONTEXT_CLASS is None:
+        from liftbench.runner import ExecutionContext
+
+        class SlurmContext(ExecutionContext):
+            def record_failure(self, run, reason: str) -> str:
+                try:
+                    base = self._base_row(run.spec, run.key)
+                except Exception:  # e.g. a stop signal broke an import that provenance needs: record it anyway
+                    base = _bare_row(run.spec, run.key)
+                row = {**base, "status": "failed", "error": reason}
+                status = self._finish(run, [row], None)
+                if status == "failed":
+                    self.log(f"FAILED {run.spec.label()}: {reason.splitlines()[0] if reason else ''}")
+                return status
+
+            def _finish(self, run, rows, result) -> str:
+                if rows[0]["status"] != "failed":
+                    return super()._finish(run, rows, result)
+                status = write_failed(self.results_dir, run.key, rows)
+                if status != "failed":
+                    first = (rows[0].get("error") or "").strip().splitlines()
+                    self.log(f"{run.spec.label()}: kept the {status} result that is already there, not this failure"
+                             + (f" ({first[0]})" if first else ""))
+                self.counts[status] += 1
+                self.on_done(run, status)
+                return status
+
+        _CONTEXT_CLASS = SlurmContext
+    return _CONTEXT_CLASS
+
+
+def _bare_row(spec, key: str) -> dict:
+    """A failed row from the run's spec alone (no registry, no provenance)."""
+    fields_ = {k: v for k, v in asdict(spec).items() if k in COLUMNS}
+    return {**fields_, "run_key": key, "kind": "run", "source": "measured", "input_size": spec.size, "created_at": now_iso()}
+
+
+def guarded(ctx):
+    """``ctx`` as a :func:`context_class` instance (sharing its counts and callbacks)."""
+    cls = context_class()
+    if isinstance(ctx, cls):
+        return ctx
+    return cls(**{f.name: getattr(ctx, f.name) for f in fields(ctx) if f.init})
+
+
 # --------------------------------------------------------------------------- the worker
 
 
@@ -161,6 +247,76 @@ class _Stopped(BaseException):
         super().__init__(self.REASONS.get(signum, f"signal {signum}"))
 
 
+class _StopWatch:
+    """A worker's stop signals. The first one raises :class:`_Stopped` wherever the worker is, and the
+    worker records the run it was in and those it will not reach. That exception can be lost: library
+    code swallows it (a ``__del__``) or turns it into another (an extension module's import fails with
+    "initialization failed"), and srun forwards scancel's TERM, so a second one arrives while the first
+    is being handled. So: the handlers are set before anything else (submitit's would ignore TERM);
+    a later signal is ignored; the worker checks the flag after each run and on any exception; and a
+    watchdog thread records the stop itself, then ends the process, if the main thread has not begun
+    to within ``GRACE_S``."""
+
+    GRACE_S = 1.0
+
+    def __init__(self, payload: dict, log_path: str):
+        self.payload, self.log_path = payload, log_path
+        self.signum: int | None = None
+        self.lock = threading.Lock()
+        self.recorder: str | None = None
+        self.ctx = None
+        self.runs: list = []
+        self.index = 0  # the run in progress: it and the ones after it are recorded on a stop
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGUSR2, signal.SIGTERM):
+                signal.signal(signum, self._handler)
+
+    def _handler(self, signum, frame) -> None:
+        if self.signum is not None:
+            return  # stopping already
+        self.signum = signum
+        threading.Thread(target=self._watchdog, name="liftbench-stop", daemon=True).start()
+        raise _Stopped(signum)
+
+    def _claim(self) -> bool:
+        with self.lock:
+            if self.recorder is not None:
+                return False
+            self.recorder = threading.current_thread().name
+            return True
+
+    def _watchdog(self) -> None:
+        time.sleep(self.GRACE_S)
+        if not self._claim():
+            return
+        try:
+            print(f"liftbench: the worker did not act on the stop signal within {self.GRACE_S:g} s; recording it here", flush=True)
+            self._record()
+        finally:
+            os._exit(1)
+
+    def finish(self) -> dict[str, str]:
+        """The main thread saw the stop: record it, unless the watchdog does (it then ends the process)."""
+        if not self._claim():
+            while True:
+                time.sleep(3600)
+        return self._record()
+
+    def _record(self) -> dict[str, str]:
+        if self.ctx is None or not self.runs:
+            self.ctx, self.runs = _prepare(self.payload, self.log_path)
+        note = str(_Stopped(self.signum)) + (f"\nlog: {self.log_path}" if self.log_path else "")
+        statuses = {}
+        for run in self.runs[self.index :]:
+            try:
+                statuses[run.key] = self.ctx.record_failure(run, note)
+            except Exception as exc:  # the driver records it from Slurm's state instead
+                print(f"liftbench: could not record the stop of {run.key}: {type(exc).__name__}: {exc}", flush=True)
+        return statuses
+
+
 def _own_log_path() -> str:
     try:
         import submitit
@@ -170,77 +326,66 @@ def _own_log_path() -> str:
         return ""
 
 
-def run_group(payload: dict) -> dict[str, str]:
-    """One array task: the runs of one group, in order, in this process. Returns key → status."""
+def _prepare(payload: dict, log_path: str) -> tuple[Any, list]:
     from liftbench.plugins import build_registry
     from liftbench.protocols.context import RunSpec
-    from liftbench.runner import ExecutionContext, PlannedRun
+    from liftbench.runner import PlannedRun
 
     cpus = os.environ.get("SLURM_CPUS_PER_TASK")
     if cpus and cpus.isdigit():
         import torch
 
         torch.set_num_threads(int(cpus))
-    log_path = _own_log_path()
     disabled = tuple(payload.get("disabled_plugins", ()))
-
-    def say(message: str) -> None:
-        print(message, flush=True)
-
-    ctx = ExecutionContext(
+    ctx = context_class()(
         registry=build_registry(disabled),
         results_dir=Path(payload["results_dir"]),
         cache_dir=Path(payload["cache_dir"]),
         device=payload.get("device", "cpu"),
         data_root=payload.get("data_root"),
-        log=say,
+        log=lambda message: print(message, flush=True),
         disabled_plugins=disabled,
         failure_note=f"\nlog: {log_path}" if log_path else "",
     )
-    runs = [PlannedRun(RunSpec(**spec)) for spec in payload["runs"]]
-    done = {}
-    if payload.get("skip_done", True):  # only this task's runs: never a scan of the shared folder
-        for run in runs:
-            path = run_path(ctx.results_dir, run.key)
-            try:
-                done[run.key] = run_status(path)[0] if path.exists() else None
-            except Exception:
-                continue  # unreadable: run it again
-        done = {key: status for key, status in done.items() if status}
+    return ctx, [PlannedRun(RunSpec(**spec)) for spec in payload["runs"]]
 
-    def on_signal(signum, frame):
-        raise _Stopped(signum)
 
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGUSR2, signal.SIGTERM):
-            signal.signal(signum, on_signal)
-    say(f"liftbench: {len(runs)} run(s) on {socket.gethostname()} (pid {os.getpid()}), results -> {ctx.results_dir}")
+def run_group(payload: dict) -> dict[str, str]:
+    """One array task: the runs of one group, in order, in this process. Returns key → status."""
+    log_path = _own_log_path()
+    stop = _StopWatch(payload, log_path)
+    stop.install()  # before anything slow: a TERM during start-up is recorded too
     statuses: dict[str, str] = {}
-    for index, run in enumerate(runs):
-        if done.get(run.key) in ("ok", "skipped"):
-            statuses[run.key] = done[run.key]  # submitted twice: the other copy did it
-            continue
-        say(f"liftbench: start {run.spec.label()} ({run.key})")
-        try:
-            statuses[run.key] = ctx.run_one(run)
-        except _Stopped as stop:
-            for signum in (signal.SIGUSR2, signal.SIGTERM):  # record in peace: the job is ending anyway
-                signal.signal(signum, signal.SIG_IGN)
-            note = f"{stop}\nlog: {log_path}"
-            for left in runs[index:]:
-                statuses[left.key] = ctx.record_failure(left, note)
-            break
-        except Exception as exc:  # a user mistake (missing data file) too: record it, do the other runs
-            statuses[run.key] = ctx.record_failure(run, f"{type(exc).__name__}: {exc}\nlog: {log_path}")
-        say(f"liftbench: {statuses[run.key]} {run.spec.label()}")
+    try:
+        stop.ctx, stop.runs = ctx, runs = _prepare(payload, log_path)
+        done = {}
+        if payload.get("skip_done", True):  # only this task's runs: never a scan of the shared folder
+            done = {run.key: result_status(run_path(ctx.results_dir, run.key)) for run in runs}
+        ctx.log(f"liftbench: {len(runs)} run(s) on {socket.gethostname()} (pid {os.getpid()}), results -> {ctx.results_dir}")
+        for index, run in enumerate(runs):
+            stop.index = index
+            if done.get(run.key) in DONE:
+                statuses[run.key] = done[run.key]  # submitted twice: the other copy did it
+                continue
+            ctx.log(f"liftbench: start {run.spec.label()} ({run.key})")
+            try:
+                statuses[run.key] = ctx.run_one(run)
+            except Exception as exc:  # a user mistake (missing data file) too: record it, do the other runs
+                if stop.signum is not None:
+                    raise  # the stop, turned into another exception on its way
+                statuses[run.key] = ctx.record_failure(run, f"{type(exc).__name__}: {exc}\nlog: {log_path}")
+            if stop.signum is not None:
+                raise _Stopped(stop.signum)  # the stop was swallowed on its way: the run went on
+            ctx.log(f"liftbench: {statuses[run.key]} {run.spec.label()}")
+        stop.index = len(runs)
+    except BaseException:
+        if stop.signum is None:
+            raise
+        statuses.update(stop.finish())
     return statuses
 
 
 # --------------------------------------------------------------------------- the driver
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _stat(path: Path):
@@ -267,49 +412,388 @@ def _poll_interval(options: dict) -> float:
         return 15.0
 
 
-def _submit(groups: list[list], ctx, options: dict, results_dir: Path, logs: Path) -> list[tuple[Any, dict]]:
-    """Submit one array task per group; write a record per run. Returns (run, record) pairs."""
-    import submitit
+def _jobs_text(job_ids: Iterable[str]) -> str:
+    return ", ".join(sorted({str(j).split("_")[0] for j in job_ids if j}, key=lambda j: (len(j), j))) or "?"
 
-    executor = submitit.SlurmExecutor(folder=logs, max_num_timeout=0)
-    try:
-        executor.update_parameters(**slurm_parameters(options))
-    except ValueError as exc:
-        raise UsageError(f"invalid Slurm options: {exc}") from None
-    payload_base = {
-        "results_dir": str(results_dir),
-        "cache_dir": str(Path(ctx.cache_dir).absolute()),
-        "device": ctx.device,
-        "data_root": str(Path(ctx.data_root).absolute()) if ctx.data_root else None,
-        "disabled_plugins": list(ctx.disabled_plugins),
-        "skip_done": not options.get("force", False),
-    }
-    submitted = []
-    for start in range(0, len(groups), MAX_ARRAY):
-        chunk = groups[start : start + MAX_ARRAY]
-        payloads = [{**payload_base, "runs": [asdict(run.spec) for run in group]} for group in chunk]
+
+@dataclass(eq=False)
+class _Tracked:
+    """A run this driver waits for."""
+
+    run: Any
+    record: dict | None
+    baseline: tuple | None  # the result file as it was when the run was claimed: a change is its result
+    mine: bool = True  # False: another live driver watches it (this one only waits for its result)
+    rerun: bool = False  # --force / --retry-failed: submit again once its recorded job is over
+    phase: str = ""
+    unknown_since: float | None = None
+    ended_since: float | None = None
+
+    @property
+    def job_id(self) -> str:
+        return (self.record or {}).get("job_id") or ""
+
+
+class _Driver:
+    """Claims, submits and watches the runs of one ``liftbench run --executor slurm``."""
+
+    def __init__(self, ctx, options: dict, results_dir: Path, logs: Path, poll: float, lock: DriverLock):
+        self.ctx, self.guarded = ctx, guarded(ctx)
+        self.options, self.results_dir, self.logs, self.poll, self.lock = options, results_dir, logs, poll, lock
+        self.rerun = bool(options.get("force") or options.get("retry_failed"))
+        self.pending: dict[str, _Tracked] = {}
+        self.to_submit: list[_Tracked] = []
+        self.plans: list[tuple[str, list[list[_Tracked]]]] = []  # (job name, groups): written, not yet sbatch'ed
+        self.told_unknown: set[str] = set()
+        self.told_problems = ""
+        self.last_summary = ""
+
+    def log(self, message: str) -> None:
+        self.ctx.log(message)
+
+    def _count(self, run, status: str) -> None:
+        self.ctx.counts[status] += 1
+        self.ctx.on_done(run, status)
+
+    # ---------------------------------------------------------------- claiming
+
+    def claim(self, runs: Sequence) -> None:
+        """Under the folder lock: count runs finished meanwhile, leave runs another live driver watches
+        to it, take over the others, and write ``submitting`` records for those to submit."""
+        force, retry = self.options.get("force"), self.options.get("retry_failed")
+        foreign: dict[str, tuple[dict, list]] = {}
+        taken: dict[str, tuple[dict, int]] = {}
+        alive: dict[str, bool] = {}
+        with folder_lock(self.results_dir, self.log):
+            for run in runs:
+                path = run_path(self.results_dir, run.key)
+                baseline = _stat(path)
+                status = result_status(path) if baseline else None
+                if not force and (status in DONE or (status == "failed" and not retry)):
+                    self._count(run, status)  # it finished since the runner listed the folder
+                    continue
+                record = read_record(self.results_dir, run.key)
+                tracked = _Tracked(run, record, baseline, rerun=self.rerun)
+                self.pending[run.key] = tracked
+                owner = (record or {}).get("driver") or {}
+                if record and owner.get("id") and not self.lock.owns(record):
+                    if owner["id"] not in alive:
+                        alive[owner["id"]] = driver_alive(self.results_dir, owner)
+                    if alive[owner["id"]]:
+                        tracked.mine = False
+                        foreign.setdefault(owner["id"], (owner, []))[1].append(tracked)
+                        continue
+                    taken.setdefault(owner["id"], (owner, 0))
+                    taken[owner["id"]] = (owner, taken[owner["id"]][1] + 1)
+                if record:
+                    record["driver"] = self.lock.info
+                    write_record(self.results_dir, record)
+                else:
+                    self.to_submit.append(tracked)
+            fresh = list(self.to_submit)
+            self._plan(self.to_submit)
+            for owner, _ in taken.values():
+                forget_driver(self.results_dir, owner)
+        for owner, tracked in foreign.values():
+            self.log(f"slurm: {len(tracked)} run(s) are being watched by {driver_text(owner)}; "
+                     "waiting for their results (this driver takes them over if that one stops)")
+        for owner, count in taken.values():
+            self.log(f"slurm: {driver_text(owner)} is gone; this driver watches its {count} run(s) now")
+        watched = [t for t in self.pending.values() if t.mine and t.job_id and not t.rerun and t not in fresh]
+        if watched:
+            self.log(f"slurm: {len(watched)} run(s) already submitted (job {_jobs_text(t.job_id for t in watched)}); "
+                     "watching them, not resubmitting")
+
+    def _take_over(self) -> None:
+        """Runs another driver watched: claim those whose driver has gone."""
+        foreign = [t for t in self.pending.values() if not t.mine]
+        if not foreign:
+            return
+        taken: dict[str, tuple[dict, int]] = {}
+        alive: dict[str, bool] = {}
+        with folder_lock(self.results_dir, self.log):
+            for tracked in foreign:
+                record = read_record(self.results_dir, tracked.run.key)
+                owner = (record or {}).get("driver") or {}
+                if record and owner.get("id") and not self.lock.owns(record):
+                    if owner["id"] not in alive:
+                        alive[owner["id"]] = driver_alive(self.results_dir, owner)
+                    if alive[owner["id"]]:
+                        tracked.record = record
+                        continue
+                if owner.get("id"):
+                    taken[owner["id"]] = (owner, taken.get(owner["id"], (owner, 0))[1] + 1)
+                tracked.mine, tracked.record = True, record
+                if record:
+                    record["driver"] = self.lock.info
+                    write_record(self.results_dir, record)
+                else:  # its driver dropped it (sbatch refused it): submit it here
+                    tracked.baseline = _stat(run_path(self.results_dir, tracked.run.key))
+                    self.to_submit.append(tracked)
+            self._plan(self.to_submit)
+            for owner, _ in taken.values():
+                forget_driver(self.results_dir, owner)
+        for owner, count in taken.values():
+            self.log(f"slurm: {driver_text(owner)} is gone; this driver watches its {count} run(s) now")
+
+    # ---------------------------------------------------------------- submitting
+
+    def _plan(self, tracked: list[_Tracked]) -> None:
+        """Write a ``submitting`` record for each run about to be submitted (before sbatch)."""
+        self.to_submit = []
+        if not tracked:
+            return
+        by_key = {t.run.key: t for t in tracked}
+        groups = group_runs([t.run for t in tracked])
+        for start in range(0, len(groups), MAX_ARRAY):
+            name = f"liftbench-{uuid.uuid4().hex[:12]}"
+            chunk = [[by_key[run.key] for run in group] for group in groups[start : start + MAX_ARRAY]]
+            self.plans.append((name, chunk))  # first: an interrupt from here on drops these records again
+            when = now_iso()
+            for index, group in enumerate(chunk):
+                for t in group:
+                    t.record = {
+                        "run_key": t.run.key, "label": t.run.spec.label(), "spec": asdict(t.run.spec), "executor": "slurm",
+                        "state": "submitting", "job_name": name, "array_index": index, "submitting_at": when,
+                        "job_id": "", "array_job_id": "", "logs": str(self.logs), "group": [u.run.key for u in group],
+                        "host": socket.gethostname(), "driver": self.lock.info, "submitted_by": self.lock.info,
+                    }
+                    t.phase, t.unknown_since, t.ended_since = "submitting", None, None
+                    write_record(self.results_dir, t.record)
+
+    def _submit(self) -> None:
+        """sbatch the planned arrays; fill their job ids into the records."""
+        if not self.plans:
+            return
+        import submitit
+
+        executor = submitit.SlurmExecutor(folder=self.logs, max_num_timeout=0)
         try:
-            jobs = executor.map_array(run_group, payloads)
-        except Exception as exc:
-            raise UsageError(f"sbatch refused the jobs: {str(exc).strip()[-2000:]}") from None
-        when = _now()
-        for job, group in zip(jobs, chunk, strict=True):
-            array_id, _, index = str(job.job_id).partition("_")
-            for run in group:
-                record = {
-                    "run_key": run.key, "label": run.spec.label(), "spec": asdict(run.spec), "executor": "slurm",
-                    "job_id": str(job.job_id), "array_job_id": array_id, "array_index": int(index or 0),
-                    "submitted_at": when, "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr),
-                    "group": [r.key for r in group], "host": socket.gethostname(),
-                }
-                write_json_atomic(jobs_dir(results_dir) / f"{run.key}.json", record)
-                submitted.append((run, record))
-        ctx.log(f"slurm: submitted {sum(len(g) for g in chunk)} run(s) as {len(chunk)} array task(s) of job {jobs[0].job_id.split('_')[0]}; logs in {logs}")
-    return submitted
+            executor.update_parameters(**slurm_parameters(self.options))
+        except ValueError as exc:
+            raise UsageError(f"invalid Slurm options: {exc}") from None
+        ctx = self.ctx
+        payload_base = {
+            "results_dir": str(self.results_dir),
+            "cache_dir": str(Path(ctx.cache_dir).absolute()),
+            "device": ctx.device,
+            "data_root": str(Path(ctx.data_root).absolute()) if ctx.data_root else None,
+            "disabled_plugins": list(ctx.disabled_plugins),
+            "skip_done": not self.options.get("force", False),
+        }
+        while self.plans:
+            name, chunk = self.plans[0]
+            executor.update_parameters(job_name=name)
+            payloads = [{**payload_base, "runs": [asdict(t.run.spec) for t in group]} for group in chunk]
+            with _interrupt_deferred():  # Ctrl-C waits until sbatch has answered and its job ids are recorded
+                try:
+                    jobs = executor.map_array(run_group, payloads)
+                except Exception as exc:
+                    self._sbatch_failed(name, chunk, exc)
+                    continue
+                self.plans.pop(0)
+                for job, group in zip(jobs, chunk, strict=True):  # one group alone is a plain job (submitit)
+                    self._fill_in(str(job.job_id), group)
+            runs = sum(len(group) for group in chunk)
+            self.log(f"slurm: submitted {runs} run(s) as {len(chunk)} array task(s) of job {_jobs_text([jobs[0].job_id])}; logs in {self.logs}")
+
+    def _sbatch_failed(self, name: str, chunk: list[list[_Tracked]], exc: Exception) -> None:
+        sure, job_ids, problem = find_submission(name, chunk[0][0].record.get("submitting_at"), len(chunk), str(self.logs))
+        if job_ids:  # sbatch failed on its way back, but the job is there
+            self.plans.pop(0)
+            for group in chunk:
+                self._fill_in(job_ids[group[0].record["array_index"]], group)
+            self.log(f"slurm: sbatch reported an error, but Slurm has the job ({_jobs_text(job_ids)}): watching it")
+            return
+        message = f"sbatch refused the jobs: {str(exc).strip()[-2000:]}"
+        if sure:
+            for group in chunk:
+                for t in group:
+                    record_path(self.results_dir, t.run.key).unlink(missing_ok=True)
+        else:
+            message += (f"\n(liftbench could not tell whether Slurm took them: {problem}; their records stay "
+                        f"'submitting' under job name {name}, and the next `liftbench run` looks for that name first)")
+        raise UsageError(message)
+
+    def _fill_in(self, job_id: str, tracked: list[_Tracked]) -> None:
+        """Record the job id (``123_4``, or ``123`` for a lone task) and log paths of one group's
+        task, from sbatch or found by the submission's job name."""
+        from submitit.core.utils import JobPaths
+
+        when = now_iso()
+        for t in tracked:
+            record = dict(t.record)
+            paths = JobPaths(record.get("logs") or self.logs, job_id=job_id, task_id=0)
+            record.update(state="submitted", job_id=job_id, array_job_id=job_id.split("_")[0], submitted_at=when,
+                          stdout=str(paths.stdout), stderr=str(paths.stderr))
+            t.record, t.phase = record, "queued"
+            write_record(self.results_dir, record)
+
+    # ---------------------------------------------------------------- watching
+
+    def watch(self) -> None:
+        """Until every run has a new result file or has been recorded as failed."""
+        self._submit()
+        last_query = -float("inf")
+        while self.pending:
+            self._collect()
+            if self.pending and time.monotonic() - last_query >= self.poll:
+                last_query = time.monotonic()
+                self._take_over()
+                self._resolve()
+                self._query()
+                self._plan(self.to_submit)
+                self._submit()
+                self._summary()
+            if self.pending:
+                time.sleep(min(1.0, self.poll))
+
+    def _collect(self) -> None:
+        for key in list(self.pending):
+            tracked = self.pending[key]
+            path = run_path(self.results_dir, key)
+            stat = _stat(path)
+            if stat is None or stat == tracked.baseline:
+                continue
+            del self.pending[key]
+            status, error = _result(path)
+            if status == "failed":
+                log = (tracked.record or {}).get("stdout")
+                self.log(f"FAILED {tracked.run.spec.label()}: {error.splitlines()[0] if error else ''}"
+                         + (f" (log: {log})" if log and Path(log).exists() else ""))
+            self._count(tracked.run, status)
+
+    def _query(self) -> None:
+        watched = [t for t in self.pending.values() if t.mine and t.job_id]
+        if not watched:
+            return
+        answer = query_jobs({t.job_id for t in watched})
+        problems = answer.why_unknown() if answer.problems else ""
+        if problems != self.told_problems:  # squeue or sacct failing: say so once, and when it recovers
+            self.log(f"slurm: Slurm does not answer as it should: {problems}" if problems else "slurm: squeue and sacct answer again")
+            self.told_problems = problems
+        now = time.monotonic()
+        unknown = []
+        for tracked in watched:
+            phase, state = answer.judge(tracked.job_id, tracked.record.get("job_name", ""))
+            if phase != "unknown" and tracked.job_id in self.told_unknown:
+                self.told_unknown.discard(tracked.job_id)
+                self.log(f"slurm: job {tracked.job_id} answers again: {state.detail if state else phase}")
+            tracked.phase = phase
+            if phase in ("queued", "running"):
+                tracked.unknown_since = tracked.ended_since = None
+            elif phase == "unknown":
+                tracked.ended_since = None
+                unknown.append(tracked)
+            else:
+                tracked.unknown_since = None
+                tracked.ended_since = tracked.ended_since or now
+                if now - tracked.ended_since >= min(self.poll, 2.0) * 1.5:  # a result written as the job ended lands first
+                    self._ended(tracked, ended_reason(tracked.record, state))
+        if unknown:
+            self._unknown(unknown, f"Slurm gives no state for job {', '.join(sorted({t.job_id for t in unknown}))} ({answer.why_unknown()})")
+
+    def _resolve(self) -> None:
+        """Records left ``submitting`` by a driver that died around sbatch: find the job by its name."""
+        waiting: dict[str, list[_Tracked]] = {}
+        for tracked in self.pending.values():
+            if tracked.mine and tracked.record and not tracked.job_id:
+                waiting.setdefault(tracked.record.get("job_name") or "", []).append(tracked)
+        for name, tracked in waiting.items():
+            record = tracked[0].record
+            size = max(int(t.record.get("array_index", 0)) for t in tracked) + 1
+            found = find_submission(name, record.get("submitting_at"), size, record.get("logs")) if name else (True, None, "")
+            sure, job_ids, problem = found
+            if job_ids:
+                for t in tracked:
+                    self._fill_in(job_ids[int(t.record.get("array_index", 0))], [t])
+                self.log(f"slurm: the submission {driver_text(record.get('submitted_by'))} did not finish recording is "
+                         f"job {_jobs_text(job_ids)}: watching its {len(tracked)} run(s)")
+            elif sure and (not name or _age_s(record, "submitting_at") > RESOLVE_GRACE_S):
+                self.log(f"slurm: Slurm has no job named {name or '?'} ({driver_text(record.get('submitted_by'))} died before "
+                         f"submitting it): submitting its {len(tracked)} run(s)")
+                for t in tracked:
+                    t.baseline = _stat(run_path(self.results_dir, t.run.key))
+                self.to_submit += tracked
+            elif not sure:
+                self._unknown(tracked, f"cannot tell whether Slurm has job {name} ({problem})")
+
+    def _unknown(self, tracked: list[_Tracked], why: str) -> None:
+        """Slurm gives no state: wait, say so once, give up after the timeout (the user's to change)."""
+        now, timeout = time.monotonic(), unknown_timeout()
+        new = [t for t in tracked if t.unknown_since is None]
+        for t in new:
+            t.unknown_since = now
+            t.phase = "unknown"
+        fresh = [t for t in new if (t.job_id or t.record.get("job_name")) not in self.told_unknown]
+        if fresh:
+            self.told_unknown |= {t.job_id or t.record.get("job_name") for t in fresh}
+            self.log(f"slurm: {why}; waiting: a run whose job has no state for {timeout:g} s is recorded as failed "
+                     "(LIFTBENCH_SLURM_UNKNOWN_TIMEOUT=SECONDS to change)")
+        for t in tracked:
+            if now - t.unknown_since < timeout:
+                continue
+            if t.rerun:
+                self._resubmit(t)
+                continue
+            reason = (f"{why} for {timeout:g} s: given up by the driver (LIFTBENCH_SLURM_UNKNOWN_TIMEOUT). If the job "
+                      f"still runs, its result replaces this row; `liftbench status` shows it.\n{log_lines(t.record)}")
+            self._record_failed(t, reason)
+
+    def _ended(self, tracked: _Tracked, reason: str) -> None:
+        if _stat(run_path(self.results_dir, tracked.run.key)) not in (None, tracked.baseline):
+            return  # its result has arrived: counted on the next pass
+        if tracked.rerun:
+            self._resubmit(tracked)
+        else:
+            self._record_failed(tracked, reason)
+
+    def _resubmit(self, tracked: _Tracked) -> None:
+        tracked.rerun = False
+        tracked.baseline = _stat(run_path(self.results_dir, tracked.run.key))
+        self.to_submit.append(tracked)
+
+    def _record_failed(self, tracked: _Tracked, reason: str) -> None:
+        del self.pending[tracked.run.key]
+        self.guarded.record_failure(tracked.run, reason)  # counts it; keeps an ok result that is there
+
+    def _summary(self) -> None:
+        phases = Counter(t.phase or "queued" if t.mine else "waiting for another driver" for t in self.pending.values())
+        summary = ", ".join(f"{n} {'no state from Slurm' if p == 'unknown' else p}" for p, n in sorted(phases.items()))
+        if summary and summary != self.last_summary:
+            self.log(f"slurm: {summary}")
+            self.last_summary = summary
+
+    def left_on_cluster(self) -> list[dict]:
+        return [t.record for t in self.pending.values() if t.mine and t.record and t.job_id]
+
+    def drop_unsubmitted(self) -> int:
+        """Interrupted: remove the records of planned submissions whose sbatch never ran."""
+        dropped = 0
+        for _, chunk in self.plans:
+            for group in chunk:
+                for t in group:
+                    record_path(self.results_dir, t.run.key).unlink(missing_ok=True)
+                    dropped += 1
+        self.plans = []
+        return dropped
+
+
+@contextmanager
+def _interrupt_deferred():
+    """Block SIGINT (sbatch inherits the mask) until the block ends; a Ctrl-C meanwhile is raised then."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def execute(runs, ctx) -> None:
-    """Submit what needs running, then watch until every run has its result or its job has ended."""
+    """Claim what needs running, submit it, then watch until every run has its result or its job has ended."""
     options = dict(ctx.executor_options)
     if runs and not shutil.which("sbatch"):
         raise UsageError("--executor slurm needs Slurm's sbatch on PATH: run liftbench on a cluster login node")
@@ -318,6 +802,7 @@ def execute(runs, ctx) -> None:
     poll = _poll_interval(options)
     if _positive_int(options, "gpus") and not str(ctx.device).startswith("cuda"):
         ctx.log("slurm: warning: the jobs get GPUs (--slurm-gpus) but run on --device cpu; add --device cuda")
+    slurm_parameters(options)  # a bad option stops here, before anything is claimed
 
     for run in runs:  # a run the grid skips needs no job
         if run.skip_reason:
@@ -325,78 +810,21 @@ def execute(runs, ctx) -> None:
     remote = [run for run in runs if not run.skip_reason]
     if not remote:
         return
-
-    # what is already on the cluster?
-    records = {run.key: read_record(results_dir, run.key) for run in remote}
-    states = job_states(rec["job_id"] for rec in records.values() if rec and rec.get("job_id"))
-    watch: list[tuple[Any, dict]] = []
-    to_submit = []
-    for run in remote:
-        record = records[run.key]
-        state = states.get(record.get("job_id", "")) if record else None
-        if record and (state is not None and state.phase != "ended" or state is None and _age_s(record) < UNKNOWN_GRACE_S):
-            watch.append((run, record))  # still queued or running: never submit it twice
-        elif record and not run_path(results_dir, run.key).exists() and not options.get("retry_failed"):
-            ctx.record_failure(run, ended_reason(record, state))  # ended while nobody watched
-        else:
-            to_submit.append(run)
-    if watch:
-        jobs = sorted({rec["job_id"].split("_")[0] for _, rec in watch})
-        ctx.log(f"slurm: {len(watch)} run(s) already queued or running (job {', '.join(jobs)}); watching them, not resubmitting")
-    baseline = {run.key: _stat(run_path(results_dir, run.key)) for run in remote}  # a result counts once it changes
+    lock = DriverLock(results_dir).start()
+    if not lock.locks:
+        ctx.log(f"slurm: warning: {results_dir} has no file locks: do not run two drivers on it at once")
+    driver = _Driver(ctx, options, results_dir, logs, poll, lock)
     try:
-        if to_submit:
-            watch += _submit(group_runs(to_submit), ctx, options, results_dir, logs)
-        _watch(dict((run.key, (run, record)) for run, record in watch), baseline, ctx, results_dir, poll)
+        driver.claim(remote)
+        driver.watch()
     except KeyboardInterrupt:
-        records = {run.key: read_record(results_dir, run.key) for run in remote if _stat(run_path(results_dir, run.key)) == baseline[run.key]}
-        records = {key: rec for key, rec in records.items() if rec and rec.get("job_id")}
-        jobs = sorted({rec["job_id"].split("_")[0] for rec in records.values()})
+        driver.drop_unsubmitted()
+        left = driver.left_on_cluster()
         print(
-            f"\nliftbench: stopped watching; {len(records)} run(s) stay queued or running on the cluster (job {', '.join(jobs) or '?'}). "
+            f"\nliftbench: stopped watching; {len(left)} run(s) stay queued or running on the cluster (job {_jobs_text(r['job_id'] for r in left)}). "
             f"`liftbench status {ctx.results_dir}` shows them; the same `liftbench run` command gathers them without resubmitting.",
             file=sys.stderr,
         )
         raise
-
-
-def _watch(pending: dict[str, tuple[Any, dict]], baseline: dict, ctx, results_dir: Path, poll: float) -> None:
-    """Until every pending run has a new result file or has been recorded as failed (its job ended)."""
-    ended_at: dict[str, float] = {}
-    last_query, last_summary = 0.0, ""
-    while pending:
-        for key in list(pending):
-            path = run_path(results_dir, key)
-            if _stat(path) is not None and _stat(path) != baseline.get(key):
-                run, record = pending.pop(key)
-                status, error = _result(path)
-                if status == "failed":
-                    ctx.log(f"FAILED {run.spec.label()}: {error.splitlines()[0] if error else ''} (log: {record.get('stdout')})")
-                ctx.counts[status] += 1
-                ctx.on_done(run, status)
-        if pending and time.monotonic() - last_query >= poll:
-            last_query = time.monotonic()
-            states = job_states({rec["job_id"] for _, rec in pending.values()})
-            phases = Counter()
-            for key in list(pending):
-                run, record = pending[key]
-                state = states.get(record["job_id"])
-                phase = state.phase if state else ("queued" if _age_s(record) < UNKNOWN_GRACE_S else "ended")
-                phases[phase] += 1
-                if phase != "ended":
-                    ended_at.pop(record["job_id"], None)
-                    continue
-                first_seen = ended_at.setdefault(record["job_id"], time.monotonic())
-                if time.monotonic() - first_seen < min(poll, 5.0) * 1.5:
-                    continue  # let a result written as the job ended land first
-                path = run_path(results_dir, key)
-                if _stat(path) is not None and _stat(path) != baseline.get(key):
-                    continue  # arrived just now: counted on the next pass
-                pending.pop(key)
-                ctx.record_failure(run, ended_reason(record, state))
-            summary = ", ".join(f"{n} {p}" for p, n in sorted(phases.items()))
-            if summary and summary != last_summary:
-                ctx.log(f"slurm: {summary}")
-                last_summary = summary
-        if pending:
-            time.sleep(min(1.0, poll))
+    finally:
+        lock.close()

@@ -66,3 +66,17 @@ class Lifted(nn.Module):
 
     def forward(self, volumes: torch.Tensor) -> Features:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Features:
+        """Run ``forward`` and hold it to the contract every protocol relies on: a :class:`Features`."""
+        out = super().__call__(*args, **kwargs)
+        if not isinstance(out, Features):
+            from liftbench.entries import PluginError
+
+            cls = type(self)
+            raise PluginError(
+                f"lifter {cls.__module__}.{cls.__qualname__} (strategy {self.strategy or '?'}) returned "
+                f"{type(out).__name__}; a lifted backbone's forward must return "
+                "liftbench.lifting.features.Features(pooled, patches) (see docs/plugins.md, 'What a lifter returns')"
+            )
+        return out

@@ -34,8 +34,10 @@ def rope3d_embed(
     base: float = 100.0,
     sections: tuple[int, int, int] | None = None,
     rotate_half: bool = True,
+    scale: float = 1.0,
 ) -> torch.Tensor:
-    """RoPE for a ``(D, h, w)`` token grid in row-major order: ``(D·h·w, 2·head_dim)``, float32."""
+    """RoPE for a ``(D, h, w)`` token grid in row-major order: ``(D·h·w, 2·head_dim)``, float32.
+    ``scale`` multiplies every coordinate, hence every angle (DINOv3's train-mode rescaling; 1 = none)."""
     sections = sections or rope3d_sections(head_dim)
     if sum(sections) * 2 != head_dim:
         raise ValueError(f"RoPE sections {sections} must add up to head_dim/2 = {head_dim // 2}")
@@ -44,5 +46,7 @@ def rope3d_embed(
     a_h = _axis_angles(height, sections[1], base)[None, :, None, :].expand(depth, height, width, -1)
     a_w = _axis_angles(width, sections[2], base)[None, None, :, :].expand(depth, height, width, -1)
     angles = torch.cat([a_d, a_h, a_w], dim=-1).reshape(depth * height * width, -1)
+    if scale != 1.0:  # train-mode rescaling (liftbench.lifting.rope_rescale): angles are linear in the coordinates
+        angles = angles * scale
     angles = torch.cat([angles, angles], dim=-1) if rotate_half else angles.repeat_interleave(2, dim=-1)
     return torch.cat([angles.sin(), angles.cos()], dim=-1)

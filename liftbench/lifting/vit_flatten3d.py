@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from liftbench.errors import CannotLiftError
+from liftbench.lifting import rope_rescale
 from liftbench.lifting import vit_tokens as vt
 from liftbench.lifting.base import Lifted, check_options
 from liftbench.lifting.features import Features
@@ -41,7 +42,8 @@ class Flatten3DViT(Lifted):
         rope = getattr(self.model, "rope", None)
         if rope is None:
             return None
-        embed = rope3d_embed(grid, head_dim_of(self.model), base=rope.temperature or 100.0, rotate_half=rope.rotate_half)
+        scale = rope_rescale.draw(self.model) or 1.0  # DINOv3's train-mode coordinate rescaling, where asked
+        embed = rope3d_embed(grid, head_dim_of(self.model), base=rope.temperature or 100.0, rotate_half=rope.rotate_half, scale=scale)
         return embed.to(device)
 
     def forward(self, volumes: torch.Tensor) -> Features:
@@ -55,7 +57,9 @@ class Flatten3DViT(Lifted):
         globals_ = vt.global_tokens(model).expand(batch, g, dim)
         tokens = vt.enter_blocks(model, torch.cat([globals_, patches.reshape(batch, depth * h * w, dim)], dim=1))
         rope = self._rope((depth, h, w), tokens.device)
-        for block in model.blocks:
+        for index, block in enumerate(model.blocks):
+            if index and rope is not None and rope_rescale.active(model):  # rescaled RoPE: a fresh draw per block
+                rope = self._rope((depth, h, w), tokens.device)
             tokens = vt.run_block(model, block, tokens, rope, self.checkpoint)
         tokens = model.norm(tokens)
         cls = vt.class_token_index(model)

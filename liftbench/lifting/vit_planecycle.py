@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from liftbench.errors import UsageError
+from liftbench.lifting import rope_rescale
 from liftbench.lifting import vit_tokens as vt
 from liftbench.lifting.base import Lifted, check_options
 from liftbench.lifting.features import Features
@@ -102,7 +103,7 @@ class PlaneCycleViT(Lifted):
             axis = SLICE_AXIS[plane]
             count = sizes[axis]
             grid = tuple(n for i, n in enumerate(sizes) if i != axis)
-            if plane not in ropes:
+            if plane not in ropes or rope_rescale.active(model):  # rescaled RoPE: a fresh draw per block
                 ropes[plane] = vt.rope_for_grid(model, grid)
             in_plane = patches.permute(_TO_PLANE[plane]).reshape(batch * count, grid[0] * grid[1], dim)
             entering = self._enter(globals_, count).reshape(batch * count, g, dim)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from liftbench.lifting import rope_rescale
 from liftbench.lifting import vit_tokens as vt
 from liftbench.lifting.base import Lifted, check_options
 from liftbench.lifting.features import Features
@@ -36,6 +37,12 @@ class Slice2DViT(Lifted):
     def forward(self, volumes: torch.Tensor) -> Features:
         if self._fallback is not None:
             return self._fallback(volumes)
+        if rope_rescale.active(self.model):
+            # RoPE rescaling (liftbench.lifting.rope_rescale) draws per block, and timm's forward builds one RoPE
+            # for all blocks: run the HW-only PlaneCycle path instead, slice-2D block for block.
+            from liftbench.lifting.vit_planecycle import PlaneCycleViT
+
+            return PlaneCycleViT(self.model, schedule="HW", pooling="adaptive", checkpoint=self.checkpoint)(volumes)
         model = self.model
         volumes = vt.fit_to_patch_grid(model, self.match_channels(volumes))
         batch, chans, depth, height, width = volumes.shape

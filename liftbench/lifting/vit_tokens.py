@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from liftbench.errors import CannotLiftError
+from liftbench.lifting import rope_rescale
 
 
 def check_supported(model: nn.Module) -> None:
@@ -81,6 +82,9 @@ def rope_for_grid(model: nn.Module, grid: tuple[int, int]) -> torch.Tensor | Non
     rope = getattr(model, "rope", None)
     if rope is None:
         return None
+    scale = rope_rescale.draw(model)  # DINOv3's train-mode coordinate rescaling, only where a protocol asks
+    if scale is not None:
+        return rope_rescale.rope2d_embed(rope, grid, scale)
     return rope.get_embed(shape=list(grid))
 
 

@@ -21,7 +21,7 @@ from liftbench.backbones import WeightsInfo, normalisation
 from liftbench.data import VolumeDataset
 from liftbench.registry import Registry
 
-KEY_VERSION = 1  # bump when the meaning of a run's key changes
+KEY_VERSION = 2  # bump when the meaning of a run's key changes (2: resolved options, providers)
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,9 @@ class RunSpec:
     schedule: str
     protocol: str
     seed: int
-    options: str = "{}"  # JSON, sorted keys: protocol options that change results
-    dataset_options: str = "{}"
+    options: str = "{}"  # JSON, sorted keys: the protocol's options, resolved (defaults included)
+    dataset_options: str = "{}"  # JSON, sorted keys: dataset options the user set, cast to their types
+    providers: str = "{}"  # JSON: kind -> "plugin (distribution version)" of strategy, backbone, dataset, protocol
 
     def key(self) -> str:
         payload = json.dumps({"v": KEY_VERSION, **asdict(self)}, sort_keys=True)
@@ -94,11 +95,15 @@ class RunContext:
 
     @property
     def options(self) -> dict[str, Any]:
-        return self.spec.protocol_options
+        """The protocol's options: its declared defaults, overridden by the run's (cast to type)."""
+        from liftbench.options import resolve
+
+        entry = self.registry.get("protocol", self.spec.protocol)
+        return resolve(entry.options, self.spec.protocol_options, owner=f"protocol {entry.name!r}", quick=entry.quick)
 
     def dataset(self) -> VolumeDataset:
         entry = self.registry.get("dataset", self.spec.dataset)
-        opts = {**entry.meta.get("options", {}), **self.spec.data_options}
+        opts = {**entry.options, **self.spec.data_options}
         key = (entry.name, self.spec.size, self.data_root, json.dumps(opts, sort_keys=True))
         return _remember("dataset", key, lambda: entry.load()(size=self.spec.size, data_root=self.data_root, **opts))
 
@@ -107,7 +112,7 @@ class RunContext:
         entry = self.registry.get("backbone", self.spec.backbone)
 
         def build():
-            model, info = entry.load()(self.spec.weights, **entry.meta.get("options", {}))
+            model, info = entry.load()(self.spec.weights, **entry.options)
             return model.eval().to(self.device), info
 
         if fresh:
@@ -119,7 +124,8 @@ class RunContext:
         from liftbench.lifting.api import lift_with
 
         options: Mapping[str, Any] = {"schedule": self.spec.schedule} if self.spec.schedule else {}
-        return lift_with(self.registry, model, self.spec.strategy, **options)
+        family = self.registry.get("backbone", self.spec.backbone).family
+        return lift_with(self.registry, model, self.spec.strategy, family=family, **options)
 
     @contextmanager
     def lifted(self, model: torch.nn.Module | None = None) -> Iterator[Any]:
@@ -132,3 +138,14 @@ class RunContext:
 
     def normalisation(self, model: torch.nn.Module):
         return normalisation(model)
+
+    def features(self, split: str, *, dense: bool = False, batch_size: int = 4, dtype: str = "fp32") -> torch.Tensor:
+        """Features of one split through the run's lifted backbone (eval mode, the backbone's own
+        normalisation): pooled ``(N, D, E)``/``(N, E)``, or patch maps ``(N, E, d, h, w)`` if ``dense``.
+        The public way for a protocol to get lifted features; float32 on the CPU, not cached."""
+        from liftbench.protocols.features import extract
+
+        model, _ = self.backbone()
+        mean, std = self.normalisation(model)
+        with self.lifted(model) as lifted:
+            return extract(lifted, self.dataset().splits[split].volumes, mean, std, batch_size, self.device, dtype, dense=dense)

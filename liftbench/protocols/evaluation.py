@@ -48,7 +48,7 @@ def val_auc(probs: np.ndarray, labels: torch.Tensor | np.ndarray, task: str, ste
         at = f" at step {step}" if step is not None else ""
         raise UndefinedMetricError(
             f"validation AUC is undefined{at} (value {auc}; {len(labels)} validation volumes, "
-            f"{len(np.unique(labels))} distinct label(s), finite predictions: {bool(np.isfinite(probs).all())}); "
+            f"{len(np.unique(labels))} distinct label(s), finite predictions: {bool(np.isfinite(np.asarray(probs, dtype=float)).all())}); "
             "model selection needs every class in the validation split and finite outputs"
         )
     return auc

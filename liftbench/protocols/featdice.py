@@ -1,4 +1,4 @@
-"""``featdice``: zero-training segmentation quality of frozen features (SPEC.md, PlaneCycle paper).
+"""``featdice``: zero-training segmentation quality of frozen features (docs/protocols.md, PlaneCycle paper).
 
 For each volume with a non-empty lesion mask, the prototype is the final-normed patch feature at the
 lesion's centre (its centroid's token); cosine similarity of every patch feature to it gives a map,
@@ -15,10 +15,7 @@ import torch.nn.functional as F
 
 from liftbench.protocols.context import ProtocolResult, RunContext
 from liftbench.protocols.features import extract
-from liftbench.protocols.options import resolve
 
-DEFAULTS = {"threshold": 0.9, "select_threshold": False, "feature_batch": 2, "dtype": "fp32"}
-QUICK: dict = {}
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.5, 0.96, 0.05))
 
 
@@ -51,7 +48,7 @@ def mean_dice(maps: list[torch.Tensor | None], masks: np.ndarray, threshold: flo
 
 
 def run(ctx: RunContext) -> ProtocolResult:
-    options = resolve(DEFAULTS, QUICK, ctx.options)
+    options = ctx.options
     dataset = ctx.dataset()
     model, _ = ctx.backbone()
     mean, std = ctx.normalisation(model)

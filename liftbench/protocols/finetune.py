@@ -1,4 +1,4 @@
-"""``finetune`` (alias ``ft``): every parameter of the lifted backbone and the head trained.
+"""``finetune`` (alias ``ft``) and ``table2-finetune``: every parameter of the lifted backbone and the head trained.
 
 The paper's recipe: AdamW, lr 5e-5, wd 0.05, linear warm-up then cosine, 10k iterations with 500
 warm-up, the same head as the probes, the probe's augmentation (``augment``, default on). The
@@ -16,8 +16,15 @@ Options for a real GPU:
   optimizer steps) stays the same while activation memory drops about K-fold.
 
 Selection: at the end of every epoch the model (eval mode) computes validation features afresh and
-the head scores them; when the validation AUC improves, the test set's probabilities are computed
-right then and kept, instead of a copy of the backbone. Test AUC/ACC of the selected epoch are reported.
+the head scores them; when the validation AUC improves (``selection``: ``first-best``, strictly higher, or
+``last-best``, higher or equal), the test set's probabilities are computed right then and kept, instead of
+a copy of the backbone. Test AUC/ACC of the selected epoch are reported.
+
+``table2-finetune`` runs this code with the defaults of the authors' released code (plugins/protocols.py):
+``lr_schedule=epochs`` (100 epochs, 10 warm-up, LinearLR + cosine stepped per epoch), ``selection=last-best``,
+``padding=reflect`` and ``rope_rescale=2`` (DINOv3's RoPE coordinate rescaling while the backbone trains:
+:mod:`liftbench.lifting.rope_rescale`). ``finetune`` keeps the paper's text (10k iterations, 500 warm-up)
+and liftbench's choices.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import inspect
 import math
 import time
+from contextlib import ExitStack
 
 import numpy as np
 import torch
@@ -33,20 +41,14 @@ import torch.nn.functional as F
 from liftbench.errors import UsageError
 from liftbench.lifting.api import backbone_family, lift_with
 from liftbench.lifting.base import Lifted
+from liftbench.lifting.rope_rescale import ROPE_SEED, check_factor, rope_rescaling
 from liftbench.metrics import probabilities_from_logits
 from liftbench.protocols.augment import AUGMENT_SEED, training_input
 from liftbench.protocols.context import ProtocolResult, RunContext
 from liftbench.protocols.evaluation import epoch_batches, report, val_auc
 from liftbench.protocols.features import autocast, extract
 from liftbench.protocols.heads import make_head
-from liftbench.protocols.options import resolve
-from liftbench.protocols.training import adamw, warmup_cosine
-
-DEFAULTS = {
-    "iterations": 10000, "warmup": 500, "batch_size": 32, "lr": 5e-5, "weight_decay": 0.05, "feature_batch": 4,
-    "dtype": "fp32", "checkpoint": False, "accumulate": 1, "augment": True,
-}
-QUICK = {"iterations": 6, "warmup": 1}
+from liftbench.protocols.training import adamw, improves, settings_notes, schedule_plan, training_schedule
 
 
 def lift_for_training(ctx: RunContext, model: torch.nn.Module, checkpoint: bool) -> Lifted:
@@ -76,9 +78,10 @@ def _probabilities(lifted: Lifted, head: torch.nn.Module, volumes, mean, std, op
 
 
 def run(ctx: RunContext) -> ProtocolResult:
-    options = resolve(DEFAULTS, QUICK, ctx.options)
+    options = ctx.options
     if options["accumulate"] < 1:
         raise UsageError(f"option accumulate must be at least 1, got {options['accumulate']}")
+    check_factor(options["rope_rescale"])
     dataset, device, seed = ctx.dataset(), ctx.device, ctx.spec.seed
     task = dataset.task
     torch.manual_seed(seed)
@@ -86,26 +89,30 @@ def run(ctx: RunContext) -> ProtocolResult:
     mean, std = ctx.normalisation(model)
     labels = {split: torch.as_tensor(data.labels) for split, data in dataset.splits.items()}
     train, val, test = (dataset.splits[s] for s in ("train", "val", "test"))
+    batch = min(options["batch_size"], len(train))
+    _, schedule = schedule_plan(options, math.ceil(len(train) / batch))
     lifted = lift_for_training(ctx, model, options["checkpoint"])
+    rescaling = ExitStack()
     try:
         lifted.to(device)
         with torch.no_grad():
             shape = tuple(extract(lifted.eval(), val.volumes[:1], mean, std, 1, device, options["dtype"]).shape[1:])
         head = make_head(shape, dataset.num_classes).to(device)
         optimizer = adamw([*lifted.parameters(), *head.parameters()], options["lr"], options["weight_decay"])
-        scheduler = warmup_cosine(optimizer, options["iterations"], options["warmup"])
+        scheduler, total_steps = training_schedule(optimizer, options, math.ceil(len(train) / batch))
         order = torch.Generator().manual_seed(seed)
         augmentation = torch.Generator().manual_seed(seed + AUGMENT_SEED) if options["augment"] else None
-        batch = min(options["batch_size"], len(train))
+        # DINOv3's RoPE coordinate rescaling in the training forwards (off with rope_rescale=1; eval forwards never)
+        rescaling.enter_context(rope_rescaling(lifted, options["rope_rescale"], torch.Generator().manual_seed(seed + ROPE_SEED)))
         best = {"auc": -math.inf, "step": 0, "val": None, "test": None}
         train_time, trained, eval_time, evaluated = 0.0, 0, 0.0, 0
-        for step, index, end_of_epoch in epoch_batches(len(train), batch, options["iterations"], order):
+        for step, index, end_of_epoch in epoch_batches(len(train), batch, total_steps, order):
             start = time.perf_counter()
             lifted.train()
             head.train()
             optimizer.zero_grad(set_to_none=True)
             for chunk in index.split(math.ceil(len(index) / options["accumulate"])):
-                x = training_input(train.volumes, chunk, mean, std, augmentation).to(device)
+                x = training_input(train.volumes, chunk, mean, std, augmentation, options["padding"]).to(device)
                 with autocast(device, options["dtype"]):
                     logits = head(lifted(x).pooled)
                 loss = F.cross_entropy(logits.float(), labels["train"][chunk].to(device)) * (len(chunk) / len(index))
@@ -118,10 +125,11 @@ def run(ctx: RunContext) -> ProtocolResult:
                 val_probs = _probabilities(lifted, head, val.volumes, mean, std, options, device, task)
                 eval_time, evaluated = eval_time + time.perf_counter() - start, evaluated + len(val)
                 auc = val_auc(val_probs, labels["val"], task, step + 1)
-                if auc > best["auc"]:
+                if improves(auc, best["auc"], options["selection"]):
                     test_probs = _probabilities(lifted, head, test.volumes, mean, std, options, device, task)
                     best = {"auc": auc, "step": step + 1, "val": val_probs, "test": test_probs}
     finally:
+        rescaling.close()
         lifted.unlift()
     metrics, probabilities = report(best["val"], best["test"], labels, task, best["auc"])
     return ProtocolResult(
@@ -132,5 +140,6 @@ def run(ctx: RunContext) -> ProtocolResult:
         notes={
             "backbone_mode": "train", "selected_step": best["step"], "train_volumes_per_second": trained / max(train_time, 1e-9),
             "checkpoint": bool(options["checkpoint"]), "accumulate": options["accumulate"], "dtype": options["dtype"],
+            **settings_notes(options, schedule),
         },
     )

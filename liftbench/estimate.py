@@ -1,0 +1,175 @@
+"""What a grid will cost, before it runs (``liftbench run ... --dry-run``).
+
+For each feature-extraction group (dataset, size, backbone, weights, strategy, schedule) the lifted
+backbone is built on PyTorch's ``meta`` device — shapes only, no memory, no arithmetic — and one
+forward is traced there to count its FLOPs (PyTorch's counter, with liftbench's CPU attention formulas)
+and the size of every module's output. A quick calibration on the real device turns FLOPs into
+seconds: one real forward of the backbone's slice-2D lifting at the grid's size gives the FLOP rate
+this backbone reaches here; every group of that backbone is charged at that rate.
+
+The memory figure is the weights plus a multiple of the largest activation a module returns (inference
+keeps a few such tensors alive at once); it is a rough upper bound for extraction, not for training.
+Both figures are estimates: ``benchmarks/estimate_vs_actual.py`` compares them with measured runs and
+the committed table says how far off they are.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from liftbench.registry import Registry
+
+ACTIVATION_FACTOR = 4  # live activations at the peak, in units of the largest module output
+
+
+@dataclass
+class GroupCost:
+    """The estimated cost of one feature-extraction group."""
+
+    dataset: str
+    size: int
+    backbone: str
+    strategy: str
+    schedule: str
+    runs: int
+    volumes: int | None
+    gflop_per_volume: float
+    seconds_per_volume: float
+    peak_mb: float
+    fits: bool
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.volumes is None else self.volumes * self.seconds_per_volume
+
+
+def _meta_lifted(registry: Registry, backbone: str, strategy: str, schedule: str):
+    from liftbench.lifting.api import lift_with
+
+    entry = registry.get("backbone", backbone)
+    with torch.device("meta"):
+        model, _ = entry.load()("random", **entry.options)
+    lifted = lift_with(registry, model.eval(), strategy, family=entry.family, **({"schedule": schedule} if schedule else {}))
+    return model, lifted
+
+
+def trace(registry: Registry, backbone: str, strategy: str, schedule: str, size: int, batch: int = 1) -> tuple[float, float]:
+    """(FLOPs, estimated peak bytes) of one extraction forward of ``batch`` volumes of ``size``³, on meta."""
+    from liftbench.bench.flops import count_flops
+
+    model, lifted = _meta_lifted(registry, backbone, strategy, schedule)
+    largest = [0]
+
+    def record(_module, _inputs, output):
+        tensors = output if isinstance(output, (tuple, list)) else [output]
+        for t in tensors:
+            if isinstance(t, torch.Tensor):
+                largest[0] = max(largest[0], t.numel() * 4)
+
+    handles = [m.register_forward_hook(record) for m in model.modules()]
+    try:
+        x = torch.zeros(batch, lifted.in_chans, size, size, size, device="meta")
+        with torch.no_grad():
+            flops = count_flops(lambda: lifted(x))
+    finally:
+        for h in handles:
+            h.remove()
+        lifted.unlift()
+    weights = sum(p.numel() * 4 for p in model.parameters())
+    return float(flops), float(weights + ACTIVATION_FACTOR * largest[0])
+
+
+def calibrate(registry: Registry, backbone: str, size: int, device: str) -> float:
+    """FLOP/s this backbone reaches on ``device``: one real slice-2D forward (after a warm-up) at ``size``."""
+    from liftbench.lifting.api import lift_with
+
+    entry = registry.get("backbone", backbone)
+    model, _ = entry.load()("random", **entry.options)
+    model = model.eval().to(device)
+    strategy = next(s.name for s in registry.entries("strategy") if entry.family in s.families and not s.schedule)
+    lifted = lift_with(registry, model, strategy, family=entry.family)
+    x = torch.rand(1, lifted.in_chans, size, size, size, device=device)
+    try:
+        with torch.inference_mode():
+            lifted(x)
+            start = time.perf_counter()
+            lifted(x)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - start
+    finally:
+        lifted.unlift()
+    flops, _ = trace(registry, backbone, strategy, "", size)
+    return flops / max(seconds, 1e-9)
+
+
+def available_mb(device: str) -> float:
+    """Memory a run may use on ``device``: the GPU's total, or the machine's physical RAM."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_properties(torch.device(device)).total_memory / 2**20
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _volumes(registry: Registry, dataset: str, size: int, data_root: str | None, options: str) -> int | None:
+    import json
+
+    from liftbench.errors import UsageError
+
+    entry = registry.get("dataset", dataset)
+    try:
+        data = entry.load()(size=size, data_root=data_root, **{**entry.options, **json.loads(options)})
+    except UsageError:  # e.g. a dataset file not downloaded yet: the per-volume figures still stand
+        return None
+    return sum(len(split) for split in data.splits.values())
+
+
+def estimate(registry: Registry, runs: Sequence, device: str = "cpu", data_root: str | None = None, batch: int = 4) -> list[GroupCost]:
+    """One :class:`GroupCost` per feature-extraction group of the runs that will execute."""
+    groups: dict[tuple, list] = {}
+    for run in runs:
+        if run.skip_reason:
+            continue
+        s = run.spec
+        groups.setdefault((s.dataset, s.size, s.backbone, s.weights, s.strategy, s.schedule, s.dataset_options), []).append(run)
+    rates: dict[tuple[str, int], float] = {}
+    limit = available_mb(device)
+    out = []
+    for (dataset, size, backbone, _weights, strategy, schedule, data_opts), members in groups.items():
+        if (backbone, size) not in rates:
+            rates[(backbone, size)] = calibrate(registry, backbone, size, device)
+        flops, peak_bytes = trace(registry, backbone, strategy, schedule, size, batch=batch)
+        per_volume = flops / batch
+        peak_mb = peak_bytes / 2**20
+        out.append(GroupCost(
+            dataset=dataset, size=size, backbone=backbone, strategy=strategy, schedule=schedule, runs=len(members),
+            volumes=_volumes(registry, dataset, size, data_root, data_opts), gflop_per_volume=per_volume / 1e9,
+            seconds_per_volume=per_volume / rates[(backbone, size)], peak_mb=peak_mb, fits=peak_mb < 0.9 * limit,
+        ))  # fmt: skip
+    return out
+
+
+def render(costs: Sequence[GroupCost], device: str) -> str:
+    """The estimate as a table plus a total line."""
+    from tabulate import tabulate
+
+    rows = []
+    for c in costs:
+        seconds = "?" if c.seconds is None else f"{c.seconds:.1f}"
+        rows.append([c.dataset, c.size, c.backbone, c.strategy + (f" [{c.schedule}]" if c.schedule else ""), c.runs,
+                     c.volumes if c.volumes is not None else "?", f"{c.gflop_per_volume:.1f}",
+                     f"{1000 * c.seconds_per_volume:.0f}", seconds, f"{c.peak_mb:.0f}", "yes" if c.fits else "NO"])  # fmt: skip
+    table = tabulate(rows, headers=["dataset", "size", "backbone", "strategy", "runs", "volumes", "GFLOP/vol",
+                                    "ms/vol", "extract s", "peak MB", "fits"], tablefmt="simple")  # fmt: skip
+    known = [c.seconds for c in costs if c.seconds is not None]
+    total = f"{sum(known):.0f} s" + (" (+ groups of unknown size)" if len(known) < len(costs) else "")
+    too_big = [f"{c.backbone}/{c.strategy}@{c.size}" for c in costs if not c.fits]
+    lines = [table, "", f"estimated feature extraction on {device}: {total}; probe training per run is extra "
+             "(cached linear: ~1 ms per step; linear-aug and finetune: a forward (and backward) per step)."]  # fmt: skip
+    if too_big:
+        lines.append(f"will not fit in {available_mb(device):.0f} MB: {', '.join(too_big)}")
+    return "\n".join(lines)

@@ -1,0 +1,32 @@
+"""Built-in backbones pretrained by liftbench itself, shipped with the package: no download.
+
+Both were trained for a few minutes on CPU on generated 2D shape images (``liftbench.shapes``) and are
+small enough for the demo and the tests: ``vit-tiny-shapes`` (timm's DINOv3 ViT class, 4 blocks,
+width 128 in heads of 64, patch 8, CLS + 4 registers, RoPE) and ``resnet-tiny-shapes`` (timm ResNet,
+BasicBlocks [1, 1, 1, 1], channels 16-128). ``--weights random[:SEED]`` gives their untrained init
+(seed 0 is the one training started from); ``python -m liftbench.shapes.train`` regenerates the weights.
+"""
+
+from liftbench import hookimpl
+
+_CREATE = "liftbench.shapes.load:create"
+
+
+@hookimpl
+def liftbench_register_backbones(registrar):
+    registrar.add(
+        "vit-tiny-shapes",
+        _CREATE,
+        family="vit",
+        aliases=("vitt-shapes",),
+        description="tiny DINOv3-style ViT (4 blocks, width 128, patch 8), pretrained by liftbench on 32x32 shapes; shipped",
+        options={"model_name": "vit-tiny-shapes"},
+    )
+    registrar.add(
+        "resnet-tiny-shapes",
+        _CREATE,
+        family="cnn",
+        aliases=("r-shapes",),
+        description="tiny ResNet (BasicBlock [1,1,1,1], channels 16-128), pretrained by liftbench on 32x32 shapes; shipped",
+        options={"model_name": "resnet-tiny-shapes"},
+    )
