@@ -14,12 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from liftbench.errors import UsageError
+from liftbench.errors import PluginError
 from liftbench.options import Option
 
-
-class PluginError(UsageError):
-    """Two plugins claim the same name, or a plugin registers or provides something malformed."""
+__all__ = ["ENTRY_TYPES", "Entry", "PluginError", "load_target"]
 
 
 def load_target(target: str) -> Any:

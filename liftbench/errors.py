@@ -24,6 +24,10 @@ class UsageError(Exception):
     exit_status = ExitCode.USAGE
 
 
+class PluginError(UsageError):
+    """Two plugins claim the same name, or a plugin registers or provides something malformed."""
+
+
 class MissingFileError(UsageError):
     """A weight or data file the run needs is not on disk and cannot be downloaded."""
 

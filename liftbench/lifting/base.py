@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from liftbench.errors import UsageError
+from liftbench.errors import PluginError, UsageError
 from liftbench.lifting.features import Features
 
 
@@ -71,8 +71,6 @@ class Lifted(nn.Module):
         """Run ``forward`` and hold it to the contract every protocol relies on: a :class:`Features`."""
         out = super().__call__(*args, **kwargs)
         if not isinstance(out, Features):
-            from liftbench.entries import PluginError
-
             cls = type(self)
             raise PluginError(
                 f"lifter {cls.__module__}.{cls.__qualname__} (strategy {self.strategy or '?'}) returned "

@@ -48,7 +48,7 @@ from liftbench.protocols.context import ProtocolResult, RunContext
 from liftbench.protocols.evaluation import epoch_batches, report, val_auc
 from liftbench.protocols.features import autocast, extract
 from liftbench.protocols.heads import make_head
-from liftbench.protocols.training import adamw, improves, settings_notes, schedule_plan, training_schedule
+from liftbench.protocols.training import adamw, improves, schedule_plan, settings_notes, training_schedule
 
 
 def lift_for_training(ctx: RunContext, model: torch.nn.Module, checkpoint: bool) -> Lifted:

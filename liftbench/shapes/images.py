@@ -60,7 +60,11 @@ def _background(rng: np.random.Generator, n: int, size: int, y: np.ndarray, x: n
     phase = rng.uniform(0, 2 * np.pi, (n, 3, 1, 1))
     direction = rng.uniform(0, np.pi, (n, 1, 1))
     diagonal = x * np.cos(direction) + y * np.sin(direction)
-    waves = np.sin(freq[:, 0] * y + phase[:, 0]) + np.sin(freq[:, 1] * x + phase[:, 1]) + np.sin(freq[:, 2] * diagonal + phase[:, 2])
+    waves = (
+        np.sin(freq[:, 0] * y + phase[:, 0])
+        + np.sin(freq[:, 1] * x + phase[:, 1])
+        + np.sin(freq[:, 2] * diagonal + phase[:, 2])
+    )
     return level + amplitude * waves / 3
 
 
@@ -117,7 +121,9 @@ def make_images(count: int, seed: int, size: int = 32) -> ImageBatch:
     cell_x = np.clip((cx / size * GRID).astype(np.int64), 0, GRID - 1)
     cell = np.where(present, cell_y * GRID + cell_x, -1)
     size_bin = np.where(present, np.digitize(root_area, SIZE_BINS), -1)
-    target = np.stack([cy / size * 2 - 1, cx / size * 2 - 1, root_area / 8.0 - 1.0, np.cos(2 * angle), np.sin(2 * angle)], axis=1)
+    target = np.stack(
+        [cy / size * 2 - 1, cx / size * 2 - 1, root_area / 8.0 - 1.0, np.cos(2 * angle), np.sin(2 * angle)], axis=1
+    )
     has_angle = present & (kind != _DISC)
     target_mask = np.stack([present, present, present, has_angle, has_angle], axis=1)
     target = np.where(target_mask, target, 0.0)

@@ -60,7 +60,9 @@ def _load_into(model: nn.Module, path: Path, name: str) -> None:
     except UsageError:
         raise
     except Exception as exc:
-        raise UsageError(f"cannot read weights file {str(path)!r} for {name}: {type(exc).__name__}: {str(exc)[:300]}") from None
+        raise UsageError(
+            f"cannot read weights file {str(path)!r} for {name}: {type(exc).__name__}: {str(exc)[:300]}"
+        ) from None
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

@@ -74,7 +74,12 @@ class Trainee(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         feature = self.backbone(x)
-        return {"shape": self.shape(feature), "cell": self.cell(feature), "size": self.size(feature), "target": self.target(feature)}
+        return {
+            "shape": self.shape(feature),
+            "cell": self.cell(feature),
+            "size": self.size(feature),
+            "target": self.target(feature),
+        }
 
 
 def model_input(batch: shapes_images.ImageBatch, mean, std) -> torch.Tensor:
@@ -140,7 +145,9 @@ def _print(text: str) -> None:
     print(text, flush=True)
 
 
-def train_model(name: str, recipe: Recipe | None = None, *, eval_count: int = EVAL_COUNT, log=_print) -> tuple[nn.Module, dict]:
+def train_model(
+    name: str, recipe: Recipe | None = None, *, eval_count: int = EVAL_COUNT, log=_print
+) -> tuple[nn.Module, dict]:
     """Train ``name`` with ``recipe`` (default: its :data:`RECIPES` entry); returns the backbone (eval
     mode, heads dropped) and the training record."""
     recipe = recipe or RECIPES[name]
@@ -151,7 +158,8 @@ def train_model(name: str, recipe: Recipe | None = None, *, eval_count: int = EV
     decay = [p for n, p in trainee.named_parameters() if p.ndim >= 2 and "token" not in n]
     no_decay = [p for n, p in trainee.named_parameters() if not (p.ndim >= 2 and "token" not in n)]
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr
+        [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=recipe.lr,
     )
     held_out = shapes_images.make_images(eval_count, EVAL_SEED)
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -199,7 +207,11 @@ def train_model(name: str, recipe: Recipe | None = None, *, eval_count: int = EV
 
 def layer_scale_summary(model: nn.Module) -> dict[str, float]:
     """Mean |gamma| of every LayerScale of a ViT (empty for models without one)."""
-    return {n: round(p.detach().abs().mean().item(), 4) for n, p in model.named_parameters() if n.endswith(("gamma_1", "gamma_2"))}
+    return {
+        n: round(p.detach().abs().mean().item(), 4)
+        for n, p in model.named_parameters()
+        if n.endswith(("gamma_1", "gamma_2"))
+    }
 
 
 def _timm_version() -> str:
@@ -212,7 +224,10 @@ def save_weights(backbone: nn.Module, path: Path) -> str:
     """Write the backbone's state dict (fp32, contiguous) as safetensors; returns the file's sha256."""
     from safetensors.torch import save_file
 
-    tensors = {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous() for k, v in backbone.state_dict().items()}
+    tensors = {
+        k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous()
+        for k, v in backbone.state_dict().items()
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     # One metadata key only: safetensors writes a metadata map in no fixed order, which would make the
     # file's sha256 differ between runs that saved the very same tensors.
@@ -267,11 +282,16 @@ def render_readme(records: dict[str, dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m liftbench.shapes.train", description="Train the shapes backbones on CPU and write their weights.")
+    parser = argparse.ArgumentParser(
+        prog="python -m liftbench.shapes.train",
+        description="Train the shapes backbones on CPU and write their weights.",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
     parser.add_argument("--model", default="all", choices=["all", *ARCHITECTURES], help="which model to train")
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's step count (for quick checks)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2; the records were made with 2)")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch CPU threads (default 2; the records were made with 2)"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     names = list(ARCHITECTURES) if args.model == "all" else [args.model]
@@ -281,7 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         recipe = RECIPES[name]
         if args.steps is not None:
-            recipe = Recipe(**{**asdict(recipe), "steps": args.steps, "warmup": min(recipe.warmup, max(1, args.steps // 10))})
+            recipe = Recipe(
+                **{**asdict(recipe), "steps": args.steps, "warmup": min(recipe.warmup, max(1, args.steps // 10))}
+            )
         print(f"training {name}: {recipe}", flush=True)
         backbone, record = train_model(name, recipe)
         path = out / f"{name}.safetensors"
