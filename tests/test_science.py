@@ -10,10 +10,12 @@ from liftbench_plugins.synthetic import make_split
 import liftbench
 from liftbench.testing import registry_with, run_grid
 
-# Measured on this 2-core CPU (300 probe steps, seed 0, default 120/45/45 volumes at 32^3): test
-# accuracy 2d 0.98, pcg 0.96 (chance 1/3). The bar sits well below both and far above chance, so the
-# test fails when features stop carrying the class (random weights score ~0.33), not on noise.
-MIN_ACCURACY = 0.75
+# Measured on this 2-core CPU (300 probe steps, seed 0, the default 120/45/45 volumes at 32^3): test
+# accuracy 2d 0.956, pcg 0.800 with the shipped weights; 0.289 and 0.333 with --weights random (chance
+# is 1/3). On 45 test volumes a chance-level classifier's accuracy has a standard deviation of about
+# 0.07, so 0.60 is chance + 3.8 sd — a bar random features do not reach — and 0.20 below the weakest
+# measured strategy, so float noise between machines cannot fail it.
+MIN_ACCURACY = 0.60
 
 
 def test_the_builtin_pretrained_vit_carries_the_class(tmp_path):
