@@ -57,14 +57,19 @@ def test_registered_as_builtin_backbones():
 def test_missing_or_corrupted_file_is_a_clear_error(name, tmp_path, monkeypatch):
     shipped = load.weights_path(name)
     monkeypatch.setattr(load, "WEIGHTS_DIR", tmp_path)
-    with pytest.raises(MissingFileError, match=rf"weights of {name} are missing.*{name}\.safetensors.*python -m liftbench.shapes.train"):
+    with pytest.raises(
+        MissingFileError, match=rf"weights of {name} are missing.*{name}\.safetensors.*python -m liftbench.shapes.train"
+    ):
         load.create("pretrained", model_name=name)
     corrupted = tmp_path / f"{name}.safetensors"
     shutil.copyfile(shipped, corrupted)
     with open(corrupted, "r+b") as handle:
         handle.seek(-8, 2)
         handle.write(b"\x00\x01\x02\x03\x04\x05\x06\x07")
-    with pytest.raises(MissingFileError, match=rf"{name}.*not the one this liftbench expects.*python -m liftbench.shapes.train --model {name}"):
+    with pytest.raises(
+        MissingFileError,
+        match=rf"{name}.*not the one this liftbench expects.*python -m liftbench.shapes.train --model {name}",
+    ):
         load.create("pretrained", model_name=name)
 
 
@@ -158,7 +163,9 @@ def test_training_loop_smoke(name, tmp_path):
     recipe = train.Recipe(steps=3, batch_size=8, lr=1e-3, weight_decay=0.0, warmup=1)
     backbone, record = train.train_model(name, recipe, eval_count=16, log=None)
     assert not backbone.training and record["held_out"]["images"] == 16
-    assert 0.0 <= record["held_out"]["shape_acc"] <= 1.0 and record["params"] == sum(p.numel() for p in backbone.parameters())
+    assert 0.0 <= record["held_out"]["shape_acc"] <= 1.0 and record["params"] == sum(
+        p.numel() for p in backbone.parameters()
+    )
     path = tmp_path / f"{name}.safetensors"
     sha = train.save_weights(backbone, path)
     model, info = load.create(str(path), model_name=name)
