@@ -144,3 +144,11 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def registry():
+    """The installed plugins plus liftbench.testing's tiny backbones (``tiny-vit``, ``tiny-cnn``)."""
+    from liftbench.testing import registry_with
+
+    return registry_with()

@@ -9,30 +9,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from liftbench import hookimpl
 from liftbench.bench.flops import count_flops, flops_by_operator, register_cpu_attention_formulas
 from liftbench.bench.measure import is_out_of_memory, peak_memory_mb, time_call
 from liftbench.bench.report import write_report
 from liftbench.bench.sweep import BenchSettings, run_sweep
 from liftbench.errors import UsageError
 from liftbench.lifting.api import lift_with
-from liftbench.plugins import build_registry
 from liftbench.results import read_results
 
 timm = pytest.importorskip("timm")
 
-TINY_VIT = {"model_name": "vit_small_patch16_dinov3", "global_pool": "token", "depth": 2, "embed_dim": 64, "num_heads": 1}
-TINY_CNN = {"model_name": "resnet10t"}
 FAST = {"warmup": 1, "repeats": 2, "matmul_n": 256}
 
-
-class TinyBackbones:
-    """An in-process plugin: a 2-block DINOv3-style ViT (head_dim 64) and a small ResNet."""
-
-    @hookimpl
-    def liftbench_register_backbones(self, registrar):
-        registrar.add("tinyvit", "liftbench.backbones:create_timm_backbone", family="vit", options=TINY_VIT)
-        registrar.add("tinycnn", "liftbench.backbones:create_timm_backbone", family="cnn", options=TINY_CNN)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -44,9 +32,6 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def registry():
-    return build_registry(extra=[("tiny-backbones", TinyBackbones())])
 
 
 # ------------------------------------------------------------------------------------------- FLOPs
@@ -67,7 +52,7 @@ def test_cpu_attention_formula_matches_analytic_count():
 def _flops_per_block_token(registry, strategy: str, size: int) -> float:
     """Counted FLOPs of one volume over the tokens its blocks process (global + patch tokens)."""
     torch.manual_seed(0)
-    model, _ = registry.get("backbone", "tinyvit").load()("random", **registry.get("backbone", "tinyvit").options)
+    model, _ = registry.get("backbone", "tiny-vit").load()("random", **registry.get("backbone", "tiny-vit").options)
     lifted = lift_with(registry, model.eval(), strategy)
     volume = torch.randn(1, 1, size, size, size)
     with torch.no_grad():
@@ -115,7 +100,7 @@ def test_measure_helpers():
 
 def test_sweep_writes_parquet_markdown_and_plots(registry, tmp_path):
     settings = BenchSettings(sizes=(32, 48), batches=(1,), **FAST)
-    backbones = registry.resolve("backbone", "tinyvit,tinycnn")
+    backbones = registry.resolve("backbone", "tiny-vit,tiny-cnn")
     strategies = registry.resolve("strategy", "all")
     rows = run_sweep(registry, backbones, strategies, settings, tmp_path, log=lambda msg: None)
     frame = read_results(tmp_path).frame
@@ -123,8 +108,8 @@ def test_sweep_writes_parquet_markdown_and_plots(registry, tmp_path):
     assert set(frame["kind"]) == {"bench"} and set(frame["protocol"]) == {"bench-forward"}
     assert len(frame) == len(rows)
     status = frame.groupby(["backbone", "strategy"])["status"].first().to_dict()
-    assert status[("tinyvit", "acs")] == "skipped" and status[("tinycnn", "pcm")] == "skipped"
-    assert all(v == "ok" for k, v in status.items() if k not in {("tinyvit", "acs"), ("tinycnn", "pcm")})
+    assert status[("tiny-vit", "acs")] == "skipped" and status[("tiny-cnn", "pcm")] == "skipped"
+    assert all(v == "ok" for k, v in status.items() if k not in {("tiny-vit", "acs"), ("tiny-cnn", "pcm")})
     ok = frame[frame["status"] == "ok"]
     for metric in ("latency_ms_median", "latency_ms_iqr", "volumes_per_second", "peak_memory_mb",
                    "gflops_per_volume", "achieved_fraction_of_matmul_peak", "matmul_peak_gflops"):
@@ -137,11 +122,11 @@ def test_sweep_writes_parquet_markdown_and_plots(registry, tmp_path):
     assert json.loads(ok["options"].iloc[0])["batch"] == 1 and json.loads(ok["options"].iloc[0])["dtype"] == "fp32"
     assert set(frame["dataset"]) == {""} and set(frame["input_size"]) == {32, 48}
     gflops = ok[ok["metric"] == "gflops_per_volume"].set_index(["backbone", "strategy", "input_size"])["value"]
-    assert gflops[("tinyvit", "3d", 48)] > gflops[("tinyvit", "3d", 32)] > 0 and gflops[("tinycnn", "acs", 32)] > 0
+    assert gflops[("tiny-vit", "3d", 48)] > gflops[("tiny-vit", "3d", 32)] > 0 and gflops[("tiny-cnn", "acs", 32)] > 0
 
     written = write_report(frame, tmp_path)
     text = (tmp_path / "bench.md").read_text()
-    assert "| tinyvit | acs | skipped |" in text and "48³ ms" in text and "% peak" in text
+    assert "| tiny-vit | acs | skipped |" in text and "48³ ms" in text and "% peak" in text
     names = {p.name for p in written}
     assert {"time_forward_fp32_b1.png", "time_forward_fp32_b1.svg", "memory_forward_fp32_b1.png", "memory_forward_fp32_b1.svg"} <= names
     assert all(p.stat().st_size > 0 for p in written)
@@ -158,7 +143,7 @@ def test_out_of_memory_is_recorded_and_the_sweep_goes_on(registry, tmp_path, mon
 
     monkeypatch.setattr(Flatten3DViT, "forward", exhausted)
     settings = BenchSettings(sizes=(16,), **FAST)
-    run_sweep(registry, registry.resolve("backbone", "tinyvit"), registry.resolve("strategy", "3d,2d"), settings, tmp_path, log=lambda m: None)
+    run_sweep(registry, registry.resolve("backbone", "tiny-vit"), registry.resolve("strategy", "3d,2d"), settings, tmp_path, log=lambda m: None)
     frame = read_results(tmp_path).frame
     failed = frame[frame["strategy"] == "3d"]
     assert list(failed["status"]) == ["failed"]
@@ -191,7 +176,7 @@ def test_bench_command_end_to_end(registry, tmp_path, monkeypatch):
 
     small_peak = sweep_module.matmul_peak_gflops
     monkeypatch.setattr(sweep_module, "matmul_peak_gflops", lambda device, dtype, n: small_peak(device, dtype, n=256))
-    args = _args(backbones="tinyvit", strategies="2d,acs", sizes="16", batch="1,2", repeats=1, warmup=0, results=tmp_path)
+    args = _args(backbones="tiny-vit", strategies="2d,acs", sizes="16", batch="1,2", repeats=1, warmup=0, results=tmp_path)
     assert bench_command(args) == 0
     frame = read_results(tmp_path).frame
     ok = frame[frame["status"] == "ok"]

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 import torch
 
-from liftbench import hookimpl
 from liftbench.cli import main
 from liftbench.plugins import build_registry
 from liftbench.protocols import finetune, linear_aug
@@ -20,8 +19,6 @@ from liftbench.protocols.context import RunContext, RunSpec
 from liftbench.results import read_results
 
 TINY_DATA = ["--size", "32", "--dataset-opt", "n_train=12", "--dataset-opt", "n_val=6", "--dataset-opt", "n_test=6"]
-TINY_VIT = {"model_name": "vit_small_patch16_dinov3", "global_pool": "token", "depth": 2, "embed_dim": 64, "num_heads": 1}
-TINY_CNN = {"model_name": "resnet10t"}
 
 
 @pytest.fixture(autouse=True)
@@ -120,16 +117,7 @@ def test_aliases_resolve():
 # ------------------------------------------------------------------------- in process, tiny models
 
 
-class TinyBackbones:
-    @hookimpl
-    def liftbench_register_backbones(self, registrar):
-        registrar.add("tinyvit", "liftbench.backbones:create_timm_backbone", family="vit", options=TINY_VIT)
-        registrar.add("tinycnn", "liftbench.backbones:create_timm_backbone", family="cnn", options=TINY_CNN)
 
-
-@pytest.fixture(scope="module")
-def registry():
-    return build_registry(extra=[("tiny-backbones", TinyBackbones())])
 
 
 @dataclass
@@ -149,7 +137,7 @@ class RecordingContext(RunContext):
         return model, info
 
 
-def _context(registry, tmp_path, protocol: str, backbone: str = "tinyvit", strategy: str = "pcg", **options) -> RecordingContext:
+def _context(registry, tmp_path, protocol: str, backbone: str = "tiny-vit", strategy: str = "pcg", **options) -> RecordingContext:
     spec = RunSpec(
         dataset="synthetic", size=32, backbone=backbone, weights="random", strategy=strategy,
         schedule="HW,DW,DH,HW" if strategy == "pcg" else "", protocol=protocol, seed=0,
@@ -198,7 +186,7 @@ def test_finetune_bf16_checkpointing_and_accumulation_run_on_cpu(registry, tmp_p
 
 
 def test_finetune_checkpoint_on_a_cnn_is_ignored_with_a_note(registry, tmp_path):
-    ctx = _context(registry, tmp_path, "finetune", backbone="tinycnn", strategy="2d", checkpoint=True, iterations=1)
+    ctx = _context(registry, tmp_path, "finetune", backbone="tiny-cnn", strategy="2d", checkpoint=True, iterations=1)
     result = finetune.run(ctx)
     assert any("no activation checkpointing" in line for line in ctx.logged)
     assert ("test", "auc") in _metrics(result)

@@ -12,12 +12,11 @@ import pytest
 from liftbench import hookimpl
 from liftbench.errors import CannotLiftError
 from liftbench.lifting.base import Lifted
-from liftbench.plugins import build_registry
 from liftbench.provenance import source_revision
 from liftbench.results import read_results
 from liftbench.runner import ExecutionContext, execute, plan
+from liftbench.testing import registry_with
 
-TINY_VIT = {"model_name": "vit_small_patch16_dinov3", "depth": 2, "embed_dim": 64, "num_heads": 1, "global_pool": "token"}
 TINY_DATA = {"n_train": 9, "n_val": 6, "n_test": 6}
 QUICK = {"iterations": 6, "warmup": 1, "batch_size": 3}
 
@@ -31,22 +30,18 @@ class GivesUpMidRun(Lifted):
 
 class Fixtures:
     @hookimpl
-    def liftbench_register_backbones(self, registrar):
-        registrar.add("tinyvit", "liftbench.backbones:create_timm_backbone", family="vit", options=TINY_VIT)
-
-    @hookimpl
     def liftbench_register_strategies(self, registrar):
         registrar.add("gives-up", lifters={"vit": f"{__name__}:GivesUpMidRun"}, description="raises while running")
 
 
 @pytest.fixture(scope="module")
 def registry():
-    return build_registry(extra=[("integrity-fixtures", Fixtures())])
+    return registry_with(("integrity-fixtures", Fixtures()))
 
 
 def _run(registry, tmp_path, *, strategies, weights="random", data=TINY_DATA, options=QUICK, seeds=(0,)):
     runs = plan(
-        registry, datasets=registry.resolve("dataset", "synthetic"), backbones=registry.resolve("backbone", "tinyvit"),
+        registry, datasets=registry.resolve("dataset", "synthetic"), backbones=registry.resolve("backbone", "tiny-vit"),
         strategies=registry.resolve("strategy", strategies), protocols=registry.resolve("protocol", "linear"),
         seeds=seeds, size=32, weights=weights, options=dict(options), dataset_options=dict(data),
     )
@@ -66,7 +61,7 @@ def test_cli_exits_1_when_a_run_raised(registry, tmp_path, monkeypatch, capsys):
     from liftbench import cli, plugins
 
     monkeypatch.setattr(plugins, "build_registry", lambda disabled=(): registry)
-    rc = cli.main(["run", "--datasets", "synthetic", "--backbones", "tinyvit", "--strategies", "gives-up", "--weights", "random",
+    rc = cli.main(["run", "--datasets", "synthetic", "--backbones", "tiny-vit", "--strategies", "gives-up", "--weights", "random",
                    "--size", "32", "--iterations", "3", "--warmup", "1", "--results", str(tmp_path / "o"),
                    "--cache-dir", str(tmp_path / "c"), "--no-leaderboard"])  # fmt: skip
     assert rc == 1 and "1 failed" in capsys.readouterr().out
@@ -97,7 +92,7 @@ def test_feature_cache_is_not_shared_between_two_random_inits(registry, tmp_path
     cache = tmp_path / "shared-cache"
     for weights in ("random:1", "random:2"):
         (tmp_path / weights.replace(":", "-")).mkdir()
-        runs = plan(registry, datasets=registry.resolve("dataset", "synthetic"), backbones=registry.resolve("backbone", "tinyvit"),
+        runs = plan(registry, datasets=registry.resolve("dataset", "synthetic"), backbones=registry.resolve("backbone", "tiny-vit"),
                     strategies=registry.resolve("strategy", "2d"), protocols=registry.resolve("protocol", "linear"),
                     seeds=(0,), size=32, weights=weights, options=dict(QUICK), dataset_options=dict(TINY_DATA))  # fmt: skip
         ctx = ExecutionContext(registry=registry, results_dir=tmp_path / weights.replace(":", "-"), cache_dir=cache, log=lambda _: None)
