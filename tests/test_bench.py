@@ -23,13 +23,7 @@ FAST = {"warmup": 1, "repeats": 2, "matmul_n": 256}
 
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One thread: the tests check what is recorded, not speed, and must not fight other jobs for cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 

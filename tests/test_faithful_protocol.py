@@ -28,22 +28,14 @@ from liftbench.plugins import build_registry
 from liftbench.protocols import evaluation, finetune, linear_aug, training
 from liftbench.protocols.augment import augment_batch, training_input
 from liftbench.protocols.context import RunContext, RunSpec
-from liftbench.testing import TINY_VIT, registry_with, run_grid
+from liftbench.testing import TINY_VIT, run_grid
 
 TINY_DATA = {"n_train": 6, "n_val": 6, "n_test": 6}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(scope="module")
-def registry():
-    return registry_with()
 
 
 def _context(registry, tmp_path, protocol: str, backbone: str = "tiny-vit", strategy: str = "pcg", **options) -> RunContext:

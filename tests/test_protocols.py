@@ -26,13 +26,7 @@ def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("LIFTBENCH_CACHE", str(tmp_path / "cache"))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One thread: these tests check behaviour, not speed, and must not fight other jobs for cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ------------------------------------------------------------------------------------ augmentation
