@@ -140,11 +140,14 @@ class BackboneEntry(Entry):
     :param family: which lifters apply (``vit``, ``cnn``, or a family a plugin's strategies lift).
     :param options: keyword arguments for the target ``create(weights, **options) -> (model, WeightsInfo)``.
     :param architecture: what the weights are loaded into (e.g. the timm model name), for result rows.
+    :param bf16: passed the bf16 fidelity gate (its probe results unchanged at printed precision), so
+        ``--dtype auto`` may use bf16 on hardware with native bf16; ``False`` keeps ``auto`` at fp32.
     """
 
     family: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
     architecture: str = ""
+    bf16: bool = False
 
     kind: ClassVar[str] = "backbone"
     expects: ClassVar[str] = "a callable create(weights, **options) -> (model, WeightsInfo)"

@@ -110,6 +110,12 @@ def _config_items(row) -> dict[str, str]:
             values = {"options": text}
         for key, value in (values.items() if isinstance(values, dict) else [("options", values)]):
             items[prefix + key] = value if isinstance(value, str) else json.dumps(value)
+    try:  # the dtype a run actually used (``--dtype auto`` resolves per device and backbone)
+        used = json.loads(row.notes).get("dtype") if row.notes else None
+    except (ValueError, AttributeError):
+        used = None
+    if used:
+        items["dtype"] = str(used)
     return items
 
 
@@ -149,7 +155,7 @@ def _select(frame, protocol, metrics, backbones, reported, split) -> pd.DataFram
     f = frame[(frame["status"] == "ok") & (frame["kind"] == "run")].copy()
     f = f[f["split"].isna() | (f["split"] == split)]
     f["source"] = f["source"].fillna("measured")
-    for col in ("schedule", "pooling", "weights", "citation", "weights_sha256", "backbone_mode", "options", "dataset_options"):
+    for col in ("schedule", "pooling", "weights", "citation", "weights_sha256", "backbone_mode", "options", "dataset_options", "notes"):
         f[col] = f[col].fillna("")
     if not reported:
         f = f[f["source"] != "reported"]

@@ -198,7 +198,8 @@ class ExecutionContext:
             weights=weights.source, weights_sha256=weights.sha256, wall_seconds=wall,
             peak_memory_mb=peak.mb, volumes_per_second=result.volumes_per_second, selected_on=result.selected_on,
             backbone_mode=result.notes.get("backbone_mode", "eval"),
-            notes=json.dumps(result.notes, sort_keys=True, default=str),
+            notes=json.dumps({**({"dtype": ctx.options["dtype"]} if "dtype" in ctx.options else {}), **result.notes},
+                             sort_keys=True, default=str),
         )
         rows = [{**base, "split": split, "metric": metric, "value": value, "status": "ok"} for split, metric, value in result.metrics]
         return self._finish(run, rows, result)

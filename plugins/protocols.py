@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from liftbench import Option, hookimpl
 
-DTYPE = Option(str, "fp32", "precision of backbone forwards (bf16: autocast)", choices=("fp32", "bf16"))
+DTYPE = Option(str, "auto", "precision of backbone forwards: fp32, bf16 (autocast) or auto (bf16 where the device has it natively and the backbone passed the bf16 fidelity gate)", choices=("auto", "fp32", "bf16"))
 PROBE = {
     "iterations": Option(int, 10000, "training steps"),
     "warmup": Option(int, 500, "linear warm-up steps before the cosine decay"),

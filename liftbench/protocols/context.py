@@ -97,9 +97,13 @@ class RunContext:
     def options(self) -> dict[str, Any]:
         """The protocol's options: its declared defaults, overridden by the run's (cast to type)."""
         from liftbench.options import resolve
+        from liftbench.precision import resolve_dtype
 
         entry = self.registry.get("protocol", self.spec.protocol)
-        return resolve(entry.options, self.spec.protocol_options, owner=f"protocol {entry.name!r}", quick=entry.quick)
+        options = resolve(entry.options, self.spec.protocol_options, owner=f"protocol {entry.name!r}", quick=entry.quick)
+        if "dtype" in options:  # the dtype actually used, never "auto"
+            options["dtype"] = resolve_dtype(options["dtype"], self.device, self.registry.get("backbone", self.spec.backbone).bf16)
+        return options
 
     def dataset(self) -> VolumeDataset:
         entry = self.registry.get("dataset", self.spec.dataset)
