@@ -4,8 +4,9 @@ For each feature-extraction group (dataset, size, backbone, weights, strategy, s
 backbone is built on PyTorch's ``meta`` device — shapes only, no memory, no arithmetic — and one
 forward is traced there to count its FLOPs (PyTorch's counter, with liftbench's CPU attention formulas)
 and the size of every module's output. A quick calibration on the real device turns FLOPs into
-seconds: one real forward of the backbone's slice-2D lifting at the grid's size gives the FLOP rate
-this backbone reaches here; every group of that backbone is charged at that rate.
+seconds: one real forward of the same lifting (backbone, strategy, schedule) at a small size (32³, or
+the grid's size if smaller) gives the FLOP rate that kind of computation reaches here — a 3D
+convolution and a batch of 2D ones run at very different rates — and the group is charged at it.
 
 The memory figure is the weights plus a multiple of the largest activation a module returns (inference
 keeps a few such tensors alive at once); it is a rough upper bound for extraction, not for training.
@@ -84,15 +85,17 @@ def trace(registry: Registry, backbone: str, strategy: str, schedule: str, size:
     return float(flops), float(weights + ACTIVATION_FACTOR * largest[0])
 
 
-def calibrate(registry: Registry, backbone: str, size: int, device: str) -> float:
-    """FLOP/s this backbone reaches on ``device``: one real slice-2D forward (after a warm-up) at ``size``."""
+CALIBRATION_SIZE = 32
+
+
+def calibrate(registry: Registry, backbone: str, strategy: str, schedule: str, size: int, device: str) -> float:
+    """FLOP/s this lifting reaches on ``device``: one real forward (after a warm-up) at ``size``."""
     from liftbench.lifting.api import lift_with
 
     entry = registry.get("backbone", backbone)
     model, _ = entry.load()("random", **entry.options)
     model = model.eval().to(device)
-    strategy = next(s.name for s in registry.entries("strategy") if entry.family in s.families and not s.schedule)
-    lifted = lift_with(registry, model, strategy, family=entry.family)
+    lifted = lift_with(registry, model, strategy, family=entry.family, **({"schedule": schedule} if schedule else {}))
     x = torch.rand(1, lifted.in_chans, size, size, size, device=device)
     try:
         with torch.inference_mode():
@@ -104,7 +107,7 @@ def calibrate(registry: Registry, backbone: str, size: int, device: str) -> floa
             seconds = time.perf_counter() - start
     finally:
         lifted.unlift()
-    flops, _ = trace(registry, backbone, strategy, "", size)
+    flops, _ = trace(registry, backbone, strategy, schedule, size)
     return flops / max(seconds, 1e-9)
 
 
@@ -136,19 +139,20 @@ def estimate(registry: Registry, runs: Sequence, device: str = "cpu", data_root:
             continue
         s = run.spec
         groups.setdefault((s.dataset, s.size, s.backbone, s.weights, s.strategy, s.schedule, s.dataset_options), []).append(run)
-    rates: dict[tuple[str, int], float] = {}
+    rates: dict[tuple, float] = {}
     limit = available_mb(device)
     out = []
     for (dataset, size, backbone, _weights, strategy, schedule, data_opts), members in groups.items():
-        if (backbone, size) not in rates:
-            rates[(backbone, size)] = calibrate(registry, backbone, size, device)
+        rate_key = (backbone, strategy, schedule, min(size, CALIBRATION_SIZE))
+        if rate_key not in rates:
+            rates[rate_key] = calibrate(registry, backbone, strategy, schedule, rate_key[-1], device)
         flops, peak_bytes = trace(registry, backbone, strategy, schedule, size, batch=batch)
         per_volume = flops / batch
         peak_mb = peak_bytes / 2**20
         out.append(GroupCost(
             dataset=dataset, size=size, backbone=backbone, strategy=strategy, schedule=schedule, runs=len(members),
             volumes=_volumes(registry, dataset, size, data_root, data_opts), gflop_per_volume=per_volume / 1e9,
-            seconds_per_volume=per_volume / rates[(backbone, size)], peak_mb=peak_mb, fits=peak_mb < 0.9 * limit,
+            seconds_per_volume=per_volume / rates[rate_key], peak_mb=peak_mb, fits=peak_mb < 0.9 * limit,
         ))  # fmt: skip
     return out
 
