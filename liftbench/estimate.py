@@ -133,25 +133,27 @@ def _volumes(registry: Registry, dataset: str, size: int, data_root: str | None,
 
 def estimate(registry: Registry, runs: Sequence, device: str = "cpu", data_root: str | None = None, batch: int = 4) -> list[GroupCost]:
     """One :class:`GroupCost` per feature-extraction group of the runs that will execute."""
-    groups: dict[tuple, list] = {}
-    for run in runs:
-        if run.skip_reason:
-            continue
-        s = run.spec
-        groups.setdefault((s.dataset, s.size, s.backbone, s.weights, s.strategy, s.schedule, s.dataset_options), []).append(run)
+    from liftbench.runner import group_runs
+
     rates: dict[tuple, float] = {}
+    volumes: dict[tuple, int | None] = {}  # per dataset, size and options: loaded once, not once per group
     limit = available_mb(device)
     out = []
-    for (dataset, size, backbone, _weights, strategy, schedule, data_opts), members in groups.items():
+    for members in group_runs([run for run in runs if not run.skip_reason]):
+        s = members[0].spec
+        dataset, size, backbone, strategy, schedule, data_opts = s.dataset, s.size, s.backbone, s.strategy, s.schedule, s.dataset_options
         rate_key = (backbone, strategy, schedule, min(size, CALIBRATION_SIZE))
         if rate_key not in rates:
             rates[rate_key] = calibrate(registry, backbone, strategy, schedule, rate_key[-1], device)
         flops, peak_bytes = trace(registry, backbone, strategy, schedule, size, batch=batch)
         per_volume = flops / batch
         peak_mb = peak_bytes / 2**20
+        data_key = (dataset, size, data_opts)
+        if data_key not in volumes:
+            volumes[data_key] = _volumes(registry, dataset, size, data_root, data_opts)
         out.append(GroupCost(
             dataset=dataset, size=size, backbone=backbone, strategy=strategy, schedule=schedule, runs=len(members),
-            volumes=_volumes(registry, dataset, size, data_root, data_opts), gflop_per_volume=per_volume / 1e9,
+            volumes=volumes[data_key], gflop_per_volume=per_volume / 1e9,
             seconds_per_volume=per_volume / rates[rate_key], peak_mb=peak_mb, fits=peak_mb < 0.9 * limit,
         ))  # fmt: skip
     return out

@@ -38,11 +38,6 @@ def source_revision() -> tuple[str, bool | None]:
     return commit, (None if status is None else bool(status))
 
 
-def git_commit() -> str:
-    """The commit of liftbench's own source checkout, '' when unknown."""
-    return source_revision()[0]
-
-
 def device_name(device: str) -> str:
     import torch
 

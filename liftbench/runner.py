@@ -84,8 +84,13 @@ def dataset_parameters(dataset: DatasetEntry, given: dict[str, Any]) -> dict[str
     """The dataset options a user set, cast to the types the dataset declares (text where it declares none)."""
     if dataset.parameters is None:
         return dict(given)
-    given = {k: v for k, v in given.items()}
     return {k: v for k, v in resolve(dataset.parameters, given, owner=f"dataset {dataset.name!r}").items() if k in given}
+
+
+def _dtype_used(ctx: RunContext) -> dict[str, str]:
+    """``{"dtype": ...}``: the precision the run actually used (``auto`` resolved), for its notes."""
+    options = ctx.options
+    return {"dtype": options["dtype"]} if "dtype" in options else {}
 
 
 def providers(**entries: Entry) -> str:
@@ -132,6 +137,20 @@ def plan(
                         )
                         runs.append(PlannedRun(spec, reason))
     return runs
+
+
+def group_key(spec) -> tuple:
+    """What a feature cache depends on: runs with the same key share one extraction (one Slurm array task,
+    one group of the dry-run estimate)."""
+    return (spec.dataset, spec.size, spec.dataset_options, spec.backbone, spec.weights, spec.strategy, spec.schedule)
+
+
+def group_runs(runs: Sequence[PlannedRun]) -> list[list[PlannedRun]]:
+    """Runs grouped by :func:`group_key`, groups and runs in grid order."""
+    groups: dict[tuple, list] = {}
+    for run in runs:
+        groups.setdefault(group_key(run.spec), []).append(run)
+    return list(groups.values())
 
 
 def existing_statuses(results_dir: Path) -> dict[str, str]:
@@ -198,8 +217,7 @@ class ExecutionContext:
             weights=weights.source, weights_sha256=weights.sha256, wall_seconds=wall,
             peak_memory_mb=peak.mb, volumes_per_second=result.volumes_per_second, selected_on=result.selected_on,
             backbone_mode=result.notes.get("backbone_mode", "eval"),
-            notes=json.dumps({**({"dtype": ctx.options["dtype"]} if "dtype" in ctx.options else {}), **result.notes},
-                             sort_keys=True, default=str),
+            notes=json.dumps({**_dtype_used(ctx), **result.notes}, sort_keys=True, default=str),
         )
         rows = [{**base, "split": split, "metric": metric, "value": value, "status": "ok"} for split, metric, value in result.metrics]
         return self._finish(run, rows, result)

@@ -140,10 +140,10 @@ def one_torch_thread():
     ops — per-slice reference loops, tiny models — where a second thread buys nothing, and on a shared
     machine OpenMP threads that spin-wait for a busy core made the ViT + CNN lifting files take minutes
     instead of seconds. Use it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    from liftbench.protocols.linear import one_thread
+
+    with one_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,11 @@ import json
 
 import pytest
 import torch
+from liftbench_plugins.synthetic import make_split
 
 import liftbench
 from liftbench.precision import native_bf16, resolve_dtype
 from liftbench.testing import run_grid
-from liftbench_plugins.synthetic import make_split
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

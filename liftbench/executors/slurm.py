@@ -89,6 +89,7 @@ from liftbench.executors.slurm_worker import (  # the worker side, re-exported f
     write_failed,  # noqa: F401
 )
 from liftbench.results import run_path, run_status
+from liftbench.runner import group_runs
 
 DEFAULT_TIME = 60  # minutes; submitit's own default (5) is too short for a real run
 MAX_ARRAY = 1000  # Slurm's default MaxArraySize is 1001
@@ -159,17 +160,6 @@ def slurm_parameters(options: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- grouping
 
 
-def group_key(spec) -> tuple:
-    """What a feature cache depends on: runs with the same key share one array task."""
-    return (spec.dataset, spec.size, spec.dataset_options, spec.backbone, spec.weights, spec.strategy, spec.schedule)
-
-
-def group_runs(runs: Sequence) -> list[list]:
-    """Runs grouped by :func:`group_key`, groups and runs in grid order."""
-    groups: dict[tuple, list] = {}
-    for run in runs:
-        groups.setdefault(group_key(run.spec), []).append(run)
-    return list(groups.values())
 
 
 # --------------------------------------------------------------------------- the driver

@@ -33,10 +33,9 @@ def lifted_features(
     file) or a 2D model; ``options`` go to the lifter (``schedule="HW,DW"``). Outputs are float32 on the CPU.
     """
     from liftbench.backbones import normalisation
-    from liftbench.data import prepare_batch
     from liftbench.lifting.api import lift_with
     from liftbench.plugins import default_registry
-    from liftbench.protocols.features import autocast
+    from liftbench.protocols.features import forward_batches
 
     registry = registry or default_registry()
     family = None
@@ -52,10 +51,7 @@ def lifted_features(
     pooled, patches = [], []
     try:
         with torch.inference_mode():
-            for start in range(0, len(volumes), batch_size):
-                batch = prepare_batch(volumes[start : start + batch_size], mean, std).to(device)
-                with autocast(device, dtype):
-                    out = lifted(batch)
+            for out in forward_batches(lifted, volumes, mean, std, batch_size, device, dtype):
                 pooled.append(out.pooled.float().cpu())
                 patches.append(out.patches.float().cpu())
     finally:

@@ -34,16 +34,20 @@ def autocast(device: str, dtype: str):
     return torch.autocast(device_type=torch.device(device).type, enabled=False)
 
 
-@torch.inference_mode()
-def extract(lifted: Lifted, volumes, mean, std, batch_size: int = 4, device: str = "cpu", dtype: str = "fp32", dense: bool = False):
-    """Pooled features (or patch features if ``dense``) of every volume, as float32 on the CPU."""
-    outputs = []
+def forward_batches(lifted: Lifted, volumes, mean, std, batch_size: int = 4, device: str = "cpu", dtype: str = "fp32"):
+    """The lifted backbone's ``Features`` of ``volumes``, ``batch_size`` at a time: raw volumes normalised
+    with the backbone's mean/std, moved to ``device``, run under the requested autocast."""
     for start in range(0, len(volumes), batch_size):
         batch = prepare_batch(volumes[start : start + batch_size], mean, std).to(device)
         with autocast(device, dtype):
-            features = lifted(batch)
-        outputs.append((features.patches if dense else features.pooled).float().cpu())
-    return torch.cat(outputs)
+            yield lifted(batch)
+
+
+@torch.inference_mode()
+def extract(lifted: Lifted, volumes, mean, std, batch_size: int = 4, device: str = "cpu", dtype: str = "fp32", dense: bool = False):
+    """Pooled features (or patch features if ``dense``) of every volume, as float32 on the CPU."""
+    batches = forward_batches(lifted, volumes, mean, std, batch_size, device, dtype)
+    return torch.cat([(f.patches if dense else f.pooled).float().cpu() for f in batches])
 
 
 def cache_key(parts: dict) -> str:
