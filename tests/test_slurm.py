@@ -374,7 +374,9 @@ def test_cancelled_killed_and_timed_out_jobs_are_recorded_and_retried(shared):
     args = ["run", "--executor", "slurm", *GRID, "--strategies", "2d,3d,pcg", "--seeds", "2", "--iterations", "1500", "--slurm-cpus", "1",
             "--results", str(results), "--cache-dir", str(cache)]
     driver = _start(*args, log=shared / "driver.log")
-    records = _wait(lambda: len(_records(results)) == 6 and _records(results), 120, "6 job records")
+    # records are written before sbatch answers: wait until all six carry their job id
+    records = _wait(lambda: (r := _records(results)) and len(r) == 6 and all(x.get("job_id") for x in r.values()) and r,
+                    120, "6 job records with job ids")
     tasks = sorted({record["job_id"]: record["group"] for record in records.values()}.items())
     # each task runs its two seeds in order; once the first seed's result is in, the second is running:
     # stop one task with scancel, SIGKILL one's worker (as the OOM killer would: nothing in the job can
@@ -432,6 +434,8 @@ def test_a_run_that_raises_in_its_job_is_recorded_as_failed(shared):
     assert _statuses(results)[key] == "failed" and "ValueError" in error and "negative dimensions" in error
     log = error.rsplit("log: ", 1)[1].strip()
     assert Path(log).exists() and "liftbench: start" in Path(log).read_text()
+    # the job that wrote the failure may still be winding down in squeue for a moment (shown as running)
+    _wait(lambda: "1 running" not in _cli("status", str(results)).stdout, 60, "the job to leave squeue", interval=1)
     status = _cli("status", str(results))
     assert "1 failed" in status.stdout and "ValueError" in status.stdout and f"log: {log}" in status.stdout, status.stdout
 
