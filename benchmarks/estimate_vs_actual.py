@@ -30,16 +30,18 @@ from pathlib import Path
 import torch
 
 from liftbench.cli import main
-from liftbench.commands.run_options import DEMO, parse_seeds
+from liftbench.commands.run_options import parse_seeds
 from liftbench.estimate import estimate
 from liftbench.plugins import build_registry
 from liftbench.protocols import context
 from liftbench.results import read_results
 from liftbench.runner import plan
 
+# the demo study's one grid (liftbench/studies/demo.toml)
+DEMO = build_registry().get("study", "demo").load().grids[0]
 GRIDS = {
     "demo": {"size": 32, "seeds": "3", "argv": []},  # no grid flags: the demo itself
-    "demo64": {"size": 64, "seeds": "1", "argv": ["--backbones", DEMO["backbones"], "--strategies", "all",
+    "demo64": {"size": 64, "seeds": "1", "argv": ["--backbones", ",".join(DEMO.backbones), "--strategies", "all",
                                                   "--size", "64", "--seeds", "1", "--iterations", "1000", "--warmup", "50"]},
 }  # fmt: skip
 
@@ -47,14 +49,14 @@ GRIDS = {
 def planned(registry, size: int, seeds: str):
     return plan(
         registry,
-        datasets=registry.resolve("dataset", DEMO["datasets"]),
-        backbones=registry.resolve("backbone", DEMO["backbones"]),
-        strategies=registry.resolve("strategy", DEMO["strategies"]),
-        protocols=registry.resolve("protocol", DEMO["protocol"]),
+        datasets=registry.resolve("dataset", DEMO.datasets),
+        backbones=registry.resolve("backbone", DEMO.backbones),
+        strategies=registry.resolve("strategy", DEMO.strategies),
+        protocols=registry.resolve("protocol", DEMO.protocols),
         seeds=parse_seeds(seeds),
         size=size,
-        weights=DEMO["weights"],
-        options=DEMO["options"],
+        weights=DEMO.weights,
+        options=dict(DEMO.options),
     )
 
 

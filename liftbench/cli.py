@@ -34,19 +34,20 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     run = sub.add_parser("run", parents=[common], help="run a grid (no arguments: the demo on the synthetic set)")
+    run.add_argument("--study", help="a study file (.toml) or a registered study's name (liftbench list studies); flags override it")
     run.add_argument("--strategies", help="comma list, glob or 'all' (default: all)")
     run.add_argument("--backbones", help="comma list, glob or 'all' (default: vits)")
     run.add_argument("--datasets", help="comma list, glob or 'all' (default: synthetic)")
     run.add_argument("--protocol", "--protocols", dest="protocol", help="comma list (default: linear)")
     run.add_argument("--seeds", help="a count (5 = seeds 0..4) or a list (0,3,7); default 1")
-    run.add_argument("--size", type=int, help="input size: 28, 32 or 64 (default 64; the demo uses 32)")
+    run.add_argument("--size", type=int, help="input size: 28, 32 or 64 for MedMNIST/synthetic (default: each dataset's own — 64, LIDC 160; the demo uses 32)")
     run.add_argument("--weights", help="pretrained (default), random (seed 0), random:SEED, or a checkpoint path")
     run.add_argument("--schedule", help="plane schedule for PlaneCycle, e.g. HW,DW,DH,HW (default)")
     run.add_argument("--results", help="results folder (default results/latest; the demo writes liftbench-demo)")
     run.add_argument("--data-root", help="folder with dataset files (else $LIFTBENCH_DATA_ROOT, else the dataset's default)")
     run.add_argument("--cache-dir", help="feature cache (default $LIFTBENCH_CACHE or ~/.cache/liftbench)")
-    run.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    run.add_argument("--executor", default="local", help="where runs execute (default local)")
+    run.add_argument("--device", help="cpu or cuda (default: the study's, else cpu)")
+    run.add_argument("--executor", help="where runs execute (default: the study's, else local)")
     run.add_argument("--force", action="store_true", help="rerun runs that already have a result")
     run.add_argument("--retry-failed", action="store_true", help="rerun runs recorded as failed")
     run.add_argument("--quick", action="store_true", help="smoke-test preset: few iterations")
@@ -63,7 +64,7 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
     status.add_argument("results_dir", metavar="RESULTS_DIR", nargs="?", default="results/latest", help="results folder (default results/latest)")
 
     lst = sub.add_parser("list", parents=[common], help="show registered strategies, backbones, datasets, protocols, executors, plugins")
-    lst.add_argument("kind", nargs="?", help="one kind (strategies, backbones, ...) or 'plugins'")
+    lst.add_argument("kind", nargs="?", help="one kind (strategies, backbones, ..., studies) or 'plugins'")
 
     board = sub.add_parser("leaderboard", parents=[common], help="render tables from results folders")
     board.add_argument("dirs", nargs="*", default=["results"], help="results folders (default: results)")
@@ -77,8 +78,10 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
     board.add_argument("--reported", dest="reported", action="store_true", default=None, help="show the paper's reported rows beside measured ones")
     board.add_argument("--no-reported", dest="reported", action="store_false")
     board.add_argument("--sort", help="order rows by this column (e.g. avg)")
+    board.add_argument("--combine", action="store_true", help="the protocols side by side in one table (the paper's Table 3 layout)")
     board.add_argument("--check", action="store_true", help="fail, naming the file, if a committed table is stale")
     board.add_argument("--write", action="store_true", help="(re)write the committed tables under the results root")
+    board.add_argument("--site", metavar="OUT", help="write a static leaderboard site (index + one page per study) into OUT; with --check, verify OUT is current")
     from liftbench.commands.bench import add_parser as add_bench_parser
 
     add_bench_parser(sub)

@@ -1,26 +1,28 @@
 """Volume datasets as every protocol sees them, and the preprocessing the paper uses.
 
 A dataset plugin's ``load`` returns a :class:`VolumeDataset`: train/val/test :class:`VolumeSplit` s of
-``(N, 1, D, H, W)`` volumes (uint8 0..255 or float in [0, 1]), integer labels and optional lesion
-masks. Batches are turned into model input by :func:`prepare_batch`: intensities in [0, 1], grayscale
+``(N, 1, D, H, W)`` volumes (uint8 0..255 or float in [0, 1]), integer labels and optional masks of class
+ids (multi-class masks are first-class: MMWHS has 5 structures plus background). A segmentation-only
+dataset (LIDC, MMWHS) has task ``"segmentation"`` and all-zero labels. Batches are turned into model input by :func:`prepare_batch`: intensities in [0, 1], grayscale
 repeated to the backbone's channels, normalised with the backbone's own mean/std (docs/strategies.md, "Conventions").
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-TASKS = ("binary-class", "multi-class")
+TASKS = ("binary-class", "multi-class", "segmentation")
 SPLITS = ("train", "val", "test")
 
 
 @dataclass
 class VolumeSplit:
-    """One split. ``masks`` (N, D, H, W) hold 0 for background and k > 0 for lesion class k."""
+    """One split. ``masks`` (N, D, H, W) hold 0 for background and k > 0 for mask class k. A split may be
+    empty (LIDC and MMWHS ship no validation split: segmentation protocols carve one from train)."""
 
     volumes: np.ndarray
     labels: np.ndarray
@@ -39,7 +41,19 @@ class VolumeSplit:
 
 @dataclass
 class VolumeDataset:
-    """A dataset at one input size, with its task and the text a leaderboard cites."""
+    """A dataset at one input size, with its task and the text a leaderboard cites.
+
+    Segmentation protocols also read:
+
+    - ``mask_classes``: names of the mask values 0..K-1, background first (empty: binary lesion masks,
+      ``("background", "lesion")``);
+    - ``inplane``: the in-plane size each slice is resized to before the network, per use (``"network"``
+      for seg-linear/seg-finetune, ``"featdice"``); a missing key means as stored. Resizing happens per
+      batch (image bilinear, mask nearest), so the stored arrays stay at their native size;
+    - ``augment(image (1, D, H, W) float, mask (D, H, W) int64, rng, mode) -> (image, mask)``: the
+      dataset's training augmentation at network resolution, ``mode`` ``"fixed"`` (image and mask
+      together) or ``"authors"`` (the released code's behaviour, bugs included); ``None``: none.
+    """
 
     name: str
     size: int
@@ -48,6 +62,9 @@ class VolumeDataset:
     splits: dict[str, VolumeSplit]
     label_names: Sequence[str] = ()
     info: dict[str, str] = field(default_factory=dict)
+    mask_classes: tuple[str, ...] = ()
+    inplane: dict[str, int] = field(default_factory=dict)
+    augment: Callable | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -59,6 +76,11 @@ class VolumeDataset:
     @property
     def has_masks(self) -> bool:
         return all(split.masks is not None for split in self.splits.values())
+
+    @property
+    def mask_names(self) -> tuple[str, ...]:
+        """Names of the mask classes, background first (binary lesion masks when none are declared)."""
+        return tuple(self.mask_classes) or ("background", "lesion")
 
 
 def to_unit(volumes: np.ndarray | torch.Tensor) -> torch.Tensor:

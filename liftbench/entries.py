@@ -163,6 +163,10 @@ class DatasetEntry(Entry):
 
     :param sizes: the input sizes it offers (empty: any).
     :param has_masks: it provides lesion masks (protocols that need masks run on it).
+    :param has_labels: it provides class labels (segmentation-only datasets do not: classification
+        protocols on them are skipped pairs).
+    :param default_size: the size a grid uses when the user names none (``None``: 64); lets one grid mix
+        datasets of different native sizes (LIDC at 160, MMWHS at 64).
     :param options: fixed keyword arguments for the target ``load(size, data_root, **options)``.
     :param parameters: options a user may set (``--dataset-opt KEY=VALUE``), typed; ``None`` accepts
         any name as text (for plugins that declare nothing).
@@ -170,6 +174,8 @@ class DatasetEntry(Entry):
 
     sizes: tuple[int, ...] = ()
     has_masks: bool = False
+    has_labels: bool = True
+    default_size: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     parameters: Mapping[str, Option] | None = None
 
@@ -185,11 +191,14 @@ class ProtocolEntry(Entry):
         built-ins); each gets a ``--flag`` and is part of the run's key.
     :param quick: values ``--quick`` substitutes (a smoke-test preset).
     :param needs_masks: it runs only on datasets with lesion masks (others are skipped pairs).
+    :param needs_labels: it runs only on datasets with class labels (segmentation-only datasets are
+        skipped pairs).
     """
 
     options: Mapping[str, Option] = field(default_factory=dict)
     quick: Mapping[str, Any] = field(default_factory=dict)
     needs_masks: bool = False
+    needs_labels: bool = True
 
     kind: ClassVar[str] = "protocol"
     expects: ClassVar[str] = "a callable run(ctx: RunContext) -> ProtocolResult"
@@ -210,6 +219,26 @@ class ExecutorEntry(Entry):
     expects: ClassVar[str] = "a callable execute(runs, ctx) -> None"
 
 
+@dataclass(frozen=True, eq=False)
+class StudyEntry(Entry):
+    """A named study: grids to run and the leaderboard layout to read them in (:mod:`liftbench.study`).
+
+    :param target: ``"package:path/in/package.toml"``, a study file shipped as package data (read with
+        :mod:`importlib.resources`), or ``"file:/absolute/path.toml"``. It is read only when the study is
+        listed or run, and its names are checked against the registry only when it is run, so a study may
+        name datasets or protocols another plugin provides.
+    """
+
+    kind: ClassVar[str] = "study"
+    expects: ClassVar[str] = "a readable study TOML file"
+
+    def load(self) -> Any:
+        """The study, parsed (names not yet checked against the registry)."""
+        from liftbench.study import read_study_target
+
+        return read_study_target(self.target, name=self.name, origin=self.origin)
+
+
 ENTRY_TYPES: dict[str, type[Entry]] = {
-    cls.kind: cls for cls in (StrategyEntry, BackboneEntry, DatasetEntry, ProtocolEntry, ExecutorEntry)
+    cls.kind: cls for cls in (StrategyEntry, BackboneEntry, DatasetEntry, ProtocolEntry, ExecutorEntry, StudyEntry)
 }

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         ExecutorRegistrar,
         ProtocolRegistrar,
         StrategyRegistrar,
+        StudyRegistrar,
     )
 
 hookspec = pluggy.HookspecMarker("liftbench")
@@ -97,4 +98,18 @@ def liftbench_register_executors(registrar: ExecutorRegistrar) -> None:
     The target is ``execute(runs: list[liftbench.runner.PlannedRun], ctx: liftbench.runner.ExecutionContext)``;
     it must make every run's result file appear in the results folder, by calling ``ctx.run_one(run)``
     wherever the run executes; ``ctx.executor_options`` holds its options.
+    """
+
+
+@hookspec
+def liftbench_register_studies(registrar: StudyRegistrar) -> None:
+    """Register studies: named grids (with the leaderboard layout to read them in) that ``liftbench run
+    --study NAME`` runs and ``liftbench list studies`` shows.
+
+    :param registrar: call :meth:`StudyRegistrar.add <liftbench.registry.StudyRegistrar.add>` once per
+        study; fields on :class:`liftbench.entries.StudyEntry`.
+
+    The target is a study TOML file shipped with the plugin (``"my_package:studies/mine.toml"``); the file
+    format is in ``docs/studies.md``. Its names are checked only when the study is run, so a study may use
+    what other plugins register.
     """

@@ -189,7 +189,9 @@ def _cell(per_seed: dict, mean: float | None = None) -> Cell:
 
 
 def _build(protocol: str, f: pd.DataFrame, datasets, baseline, sort) -> Table | None:
-    several_sizes = f["input_size"].dropna().nunique() > 1
+    # a size joins the row label only when one dataset was run at several sizes (LIDC at 160 beside MMWHS
+    # at 64 is one configuration: each dataset's own size)
+    several_sizes = bool((f.dropna(subset=["input_size"]).groupby("dataset")["input_size"].nunique() > 1).any())
     f = f.assign(label=[_label(r, several_sizes) for r in f.itertuples()], paper=f["citation"].map(_paper))
     f, repeats = _split_configurations(f)
     printed = f[(f["dataset"] == "avg") & (f["source"] == "reported")]
@@ -320,10 +322,33 @@ def _notes(protocol, f, rows, avg_metrics, baseline) -> list[str]:
     return notes
 
 
+def side_by_side(tables: list[Table]) -> Table:
+    """One table holding ``tables`` side by side, each protocol's columns a group (``protocol/dataset``):
+    the layout of the paper's Table 3 (FeatDice | linear | fine-tune, each over LIDC, MMWHS-CT, MMWHS-MRI
+    and the average). Cells, their bold and significance marks and the notes are the per-protocol tables'."""
+    rows: dict[tuple[str, str, str], Row] = {}
+    columns: list[tuple[str, str]] = []
+    notes: list[str] = []
+    for table in tables:
+        columns += [(f"{table.protocol}/{d}", m) for d, m in table.columns]
+        for row in table.rows:
+            merged = rows.setdefault((row.backbone, row.label, row.source), Row(row.backbone, row.strategy, row.label, row.source))
+            merged.cells.update({(f"{table.protocol}/{d}", m): cell for (d, m), cell in row.cells.items()})
+        for note in table.notes:  # said once when every protocol says it (their first note names the protocol)
+            note = note.removeprefix(f"Protocol {table.protocol}. ")
+            if note not in notes:
+                notes.append(note)
+    order = {k: _ordered(k, {r.backbone if k == "backbone" else r.strategy for r in rows.values()}) for k in ("backbone", "strategy")}
+    ordered = sorted(rows.values(), key=lambda r: (order["backbone"].index(r.backbone), order["strategy"].index(r.strategy),
+                                                    r.source == "reported", r.label))  # fmt: skip
+    return Table(protocol=" | ".join(t.protocol for t in tables), columns=columns, rows=ordered, notes=notes)
+
+
 def build_tables(frame: pd.DataFrame, *, protocol=None, metrics=("auc", "acc"), backbones=None, datasets=None,
                  reported: bool = True, baseline: str | None = None, sort: str | None = None,
-                 split: str = "test") -> list[Table]:  # fmt: skip
-    """The leaderboard as :class:`Table` objects (one a protocol); see :func:`render`."""
+                 split: str = "test", combine: bool = False) -> list[Table]:  # fmt: skip
+    """The leaderboard as :class:`Table` objects (one a protocol, or one in all with ``combine``: the
+    protocols side by side, :func:`side_by_side`); see :func:`render`."""
     f = _select(frame, protocol, metrics, backbones, reported, split)
     if baseline and baseline not in set(f.loc[f["source"] != "reported", "strategy"]):
         raise UsageError(f"baseline strategy {baseline!r} has no measured rows in this selection; {_available(frame)}")
@@ -336,12 +361,12 @@ def build_tables(frame: pd.DataFrame, *, protocol=None, metrics=("auc", "acc"), 
         asked = {"protocol": protocol, "metrics": metrics, "backbones": backbones, "datasets": datasets}
         shown = ", ".join(f"{k}={v!r}" for k, v in asked.items() if v is not None)
         raise UsageError(f"no results to show for {shown or 'this folder'}; {_available(frame)}")
-    return tables
+    return [side_by_side(tables)] if combine and len(tables) > 1 else tables
 
 
 def render(frame: pd.DataFrame, *, fmt: str = "md", protocol=None, metrics=("auc", "acc"), backbones=None,
            datasets=None, reported: bool = True, baseline: str | None = None, sort: str | None = None,
-           split: str = "test") -> str:  # fmt: skip
+           split: str = "test", combine: bool = False) -> str:  # fmt: skip
     """The leaderboard of ``frame`` (a results DataFrame) as ``fmt``: ``md``, ``latex``, ``html`` or ``csv``.
 
     ``protocol``, ``metrics`` (``None``: all present), ``backbones`` and ``datasets`` select (a name or a
@@ -352,7 +377,7 @@ def render(frame: pd.DataFrame, *, fmt: str = "md", protocol=None, metrics=("auc
     if fmt not in FORMATS:
         raise UsageError(f"unknown leaderboard format {fmt!r}; valid: {', '.join(FORMATS)}")
     tables = build_tables(frame, protocol=protocol, metrics=metrics, backbones=backbones, datasets=datasets,
-                          reported=reported, baseline=baseline, sort=sort, split=split)  # fmt: skip
+                          reported=reported, baseline=baseline, sort=sort, split=split, combine=combine)  # fmt: skip
     return FORMATS[fmt](tables)
 
 
@@ -407,8 +432,10 @@ def targets(results_root: Path) -> dict[Path, Path]:
 
 def render_folder(folder: Path, title: str) -> str:
     """The text of one committed leaderboard: every result under ``folder``, all metrics, Markdown."""
-    head = (f"# Leaderboard: {title}\n\n<!-- Generated by liftbench.leaderboard.write_all from the result files "
-            "under this folder. Do not edit by hand. -->\n\n")  # fmt: skip
+    from liftbench.study import citation
+
+    head = (f"# Leaderboard: {title}\n\n{citation(folder)}<!-- Generated by liftbench.leaderboard.write_all from the "
+            "result files under this folder. Do not edit by hand. -->\n\n")  # fmt: skip
     try:
         return head + render(read_results(folder).frame, fmt="md", metrics=None)
     except UsageError as exc:

@@ -19,13 +19,14 @@ from liftbench.entries import ENTRY_TYPES, Entry, PluginError, load_target  # no
 from liftbench.errors import UsageError
 from liftbench.options import Option
 
-KINDS = ("strategy", "backbone", "dataset", "protocol", "executor")
+KINDS = ("strategy", "backbone", "dataset", "protocol", "executor", "study")
 PLURAL = {
     "strategy": "strategies",
     "backbone": "backbones",
     "dataset": "datasets",
     "protocol": "protocols",
     "executor": "executors",
+    "study": "studies",
 }
 
 
@@ -160,13 +161,16 @@ class DatasetRegistrar(_Registrar):
         description: str = "",
         sizes: Iterable[int] = (),
         has_masks: bool = False,
+        has_labels: bool = True,
+        default_size: int | None = None,
         options: Mapping[str, Any] | None = None,
         parameters: Mapping[str, Option] | None = None,
     ) -> Entry:
         """Add a dataset; the fields are those of :class:`liftbench.entries.DatasetEntry`."""
         params = None if parameters is None else _check_options(self.kind, name, parameters)
         return self._add(name, aliases, target=_check_target(self.kind, name, target), description=description,
-                         sizes=tuple(int(s) for s in sizes), has_masks=bool(has_masks), options=dict(options or {}),
+                         sizes=tuple(int(s) for s in sizes), has_masks=bool(has_masks), has_labels=bool(has_labels),
+                         default_size=None if default_size is None else int(default_size), options=dict(options or {}),
                          parameters=params)  # fmt: skip
 
 
@@ -185,6 +189,7 @@ class ProtocolRegistrar(_Registrar):
         options: Mapping[str, Option] | None = None,
         quick: Mapping[str, Any] | None = None,
         needs_masks: bool = False,
+        needs_labels: bool = True,
     ) -> Entry:
         """Add a protocol; the fields are those of :class:`liftbench.entries.ProtocolEntry`."""
         declared = _check_options(self.kind, name, options)
@@ -192,7 +197,8 @@ class ProtocolRegistrar(_Registrar):
         if unknown:
             raise PluginError(f"protocol {name!r}: quick preset sets undeclared option(s) {', '.join(unknown)}")
         return self._add(name, aliases, target=_check_target(self.kind, name, target), description=description,
-                         options=declared, quick=dict(quick or {}), needs_masks=bool(needs_masks))  # fmt: skip
+                         options=declared, quick=dict(quick or {}), needs_masks=bool(needs_masks),
+                         needs_labels=bool(needs_labels))  # fmt: skip
 
 
 class ExecutorRegistrar(_Registrar):
@@ -215,12 +221,23 @@ class ExecutorRegistrar(_Registrar):
                          options=_check_options(self.kind, name, options), in_process=bool(in_process))  # fmt: skip
 
 
+class StudyRegistrar(_Registrar):
+    """Receives ``liftbench_register_studies``."""
+
+    kind = "study"
+
+    def add(self, name: str, target: str, *, aliases: Iterable[str] = (), description: str = "") -> Entry:
+        """Add a study file; the fields are those of :class:`liftbench.entries.StudyEntry`."""
+        return self._add(name, aliases, target=_check_target(self.kind, name, target), description=description)
+
+
 REGISTRARS = {
     "strategy": StrategyRegistrar,
     "backbone": BackboneRegistrar,
     "dataset": DatasetRegistrar,
     "protocol": ProtocolRegistrar,
     "executor": ExecutorRegistrar,
+    "study": StudyRegistrar,
 }
 
 

@@ -11,8 +11,8 @@ A reported row carries the name of the liftbench protocol that reproduces how it
 leaderboard puts it in that protocol's table (:data:`PROTOCOLS`): Table 1's linear probing is the
 augmented probe as the authors' released code runs it (``table1-probe``), Table 2's fine-tuning
 ``table2-finetune`` — never the cached ``linear`` probe, which trains without augmentation. Table 1's
-R-3D/R-ACS rows (ResNet-50 fine-tuned with MedMNIST v2's own recipe) stay ``finetune``, and Table 3's
-segmentation rows keep the CSV's names: liftbench has no protocol that measures them.
+R-3D/R-ACS rows (ResNet-50 fine-tuned with MedMNIST v2's own recipe) stay ``finetune``; Table 3's
+segmentation rows go to ``featdice``, ``seg-linear`` (frozen backbone + decoder) and ``seg-finetune``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ PAPER_POOLING = {"pcg": "adaptive", "pcm": "mean"}  # the paper's PCg pools glob
 STRATEGIES = ("2d", "3d", "acs", "pcm", "pcg", "vivit")
 INPUT_SIZE = {"1": 64, "2": 64}  # Tables 1-2: MedMNIST 3D at 64^3; Table 3 does not state one
 # (table, the CSV's protocol) -> the liftbench protocol that measures what the paper measured there
-PROTOCOLS = {("1", "linear"): "table1-probe", ("2", "finetune"): "table2-finetune"}
+PROTOCOLS = {("1", "linear"): "table1-probe", ("2", "finetune"): "table2-finetune", ("3", "linear"): "seg-linear",
+             ("3", "finetune"): "seg-finetune"}  # fmt: skip
 
 
 def citation(table: str | int) -> str:

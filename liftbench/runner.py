@@ -57,7 +57,21 @@ def _skip_reason(dataset: DatasetEntry, backbone: BackboneEntry, strategy: Strat
     reason = lift_skip_reason(backbone, strategy, [s.name for s in strategies])
     if not reason and protocol.needs_masks and not dataset.has_masks:
         reason = f"protocol {protocol.name!r} needs lesion masks, which dataset {dataset.name!r} does not provide"
+    if not reason and protocol.needs_labels and not dataset.has_labels:
+        reason = f"protocol {protocol.name!r} needs class labels; dataset {dataset.name!r} is segmentation-only"
     return reason
+
+
+DEFAULT_SIZE = 64
+
+
+def size_for(dataset: DatasetEntry, size: int | None) -> int:
+    """The input size of ``dataset`` in a grid: the user's, else the dataset's default (else 64), checked
+    against the sizes it offers."""
+    chosen = int(size) if size is not None else (dataset.default_size or DEFAULT_SIZE)
+    if dataset.sizes and chosen not in dataset.sizes:
+        raise UsageError(f"dataset {dataset.name!r} has no size {chosen}; valid sizes: {', '.join(map(str, dataset.sizes))}")
+    return chosen
 
 
 def _schedule_for(strategy: StrategyEntry, schedule: str | None) -> str:
@@ -81,10 +95,24 @@ def options_per_protocol(protocols: Sequence[ProtocolEntry], options: dict[str, 
 
 
 def dataset_parameters(dataset: DatasetEntry, given: dict[str, Any]) -> dict[str, Any]:
-    """The dataset options a user set, cast to the types the dataset declares (text where it declares none)."""
+    """The dataset options a user set that ``dataset`` declares, cast to their types (all, as text, for a
+    dataset that declares none)."""
     if dataset.parameters is None:
         return dict(given)
-    return {k: v for k, v in resolve(dataset.parameters, given, owner=f"dataset {dataset.name!r}").items() if k in given}
+    mine = {k: v for k, v in given.items() if k in dataset.parameters}
+    return {k: v for k, v in resolve(dataset.parameters, mine, owner=f"dataset {dataset.name!r}").items() if k in mine}
+
+
+def check_dataset_options(datasets: Sequence[DatasetEntry], given: dict[str, Any]) -> None:
+    """A dataset option no selected dataset declares is a user mistake (like a protocol option); one that
+    some declare applies to those (``featdice_size`` to LIDC in a LIDC + MMWHS grid)."""
+    if any(d.parameters is None for d in datasets):
+        return
+    declared = {name for d in datasets for name in d.parameters}
+    unknown = [k for k in given if k not in declared]
+    if unknown:
+        names = ", ".join(d.name for d in datasets)
+        raise UsageError(f"dataset option {unknown[0]!r} does not apply to dataset(s) {names}; valid: {', '.join(sorted(declared)) or '(none)'}")
 
 
 def _dtype_used(ctx: RunContext) -> dict[str, str]:
@@ -107,20 +135,19 @@ def plan(
     strategies: Sequence[Entry],
     protocols: Sequence[Entry],
     seeds: Sequence[int],
-    size: int,
+    size: int | None,
     weights: str,
     schedule: str | None = None,
     options: dict[str, Any] | None = None,
     dataset_options: dict[str, Any] | None = None,
 ) -> list[PlannedRun]:
-    """Every run of the grid, in an order that keeps caches warm (seeds innermost)."""
+    """Every run of the grid, in an order that keeps caches warm (seeds innermost). ``size`` None: each
+    dataset's default size."""
     sched = schedule_text(parse_schedule(schedule)) if schedule else None
     per_protocol = {name: json.dumps(opts, sort_keys=True) for name, opts in options_per_protocol(protocols, options or {}).items()}
+    check_dataset_options(datasets, dataset_options or {})
     data_opts = {d.name: json.dumps(dataset_parameters(d, dataset_options or {}), sort_keys=True) for d in datasets}
-    for dataset in datasets:
-        sizes = dataset.sizes
-        if sizes and size not in sizes:
-            raise UsageError(f"dataset {dataset.name!r} has no size {size}; valid sizes: {', '.join(map(str, sizes))}")
+    sizes = {dataset.name: size_for(dataset, size) for dataset in datasets}
     runs = []
     for dataset in datasets:
         for backbone in backbones:
@@ -129,7 +156,7 @@ def plan(
                     reason = _skip_reason(dataset, backbone, strategy, protocol, strategies)
                     for seed in seeds:
                         spec = RunSpec(
-                            dataset=dataset.name, size=size, backbone=backbone.name, weights=weights,
+                            dataset=dataset.name, size=sizes[dataset.name], backbone=backbone.name, weights=weights,
                             strategy=strategy.name, schedule=_schedule_for(strategy, sched),
                             protocol=protocol.name, seed=int(seed), options=per_protocol[protocol.name],
                             dataset_options=data_opts[dataset.name],

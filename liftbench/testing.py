@@ -9,7 +9,9 @@ backbones that build in milliseconds, and a whole grid run into a temporary fold
         assert set(rows["status"]) == {"ok"}
 
 ``run_grid`` goes through the same planner, runner and result files as ``liftbench run``, so what it
-returns is what a user would find in their results folder.
+returns is what a user would find in their results folder; ``run_study`` does the same for a registered
+study (or a :class:`liftbench.study.Study`), with its grids' fields changed for a test
+(``backbones=("tiny-vit",)``), and records it in the folder's ``study.toml`` as ``liftbench run`` does.
 """
 
 from __future__ import annotations
@@ -92,4 +94,25 @@ def run_grid(
     ctx = ExecutionContext(registry=registry, results_dir=folder / "results", cache_dir=folder / "cache",
                            log=lambda _: None, executor_options=dict(executor_options or {}))  # fmt: skip
     execute(runs, registry.get("executor", executor), ctx)
+    return read_results(folder / "results").frame
+
+
+def run_study(registry: Registry, folder: Path, study: Any, **grid_changes: Any):
+    """Run a study (a registered name or a :class:`liftbench.study.Study`) into ``folder/results`` with the
+    feature cache in ``folder/cache``; ``grid_changes`` replace fields of every grid (``seeds=(0,)``).
+    Returns the rows of every result file as a DataFrame."""
+    from dataclasses import replace
+
+    from liftbench.results import read_results
+    from liftbench.runner import ExecutionContext, execute
+    from liftbench.study_plan import plan_study, record, resolve
+
+    folder = Path(folder)
+    chosen = registry.get("study", study).load() if isinstance(study, str) else study
+    chosen = resolve(replace(chosen, results=str(folder / "results"), grids=tuple(replace(g, **grid_changes) for g in chosen.grids)), registry)
+    runs = plan_study(chosen, registry)
+    ctx = ExecutionContext(registry=registry, results_dir=folder / "results", cache_dir=folder / "cache",
+                           log=lambda _: None, executor_options=dict(chosen.executor_options))  # fmt: skip
+    record(chosen, folder / "results")
+    execute(runs, registry.get("executor", chosen.executor), ctx)
     return read_results(folder / "results").frame

@@ -28,4 +28,5 @@ BUILTINS = {
     "builtin-datasets": "liftbench_plugins.datasets",
     "builtin-protocols": "liftbench_plugins.protocols",
     "builtin-executors": "liftbench_plugins.executors",
+    "builtin-studies": "liftbench_plugins.studies",
 }

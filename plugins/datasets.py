@@ -1,4 +1,5 @@
-"""Built-in datasets: the six MedMNIST 3D sets (through the ``medmnist`` package) and a synthetic set."""
+"""Built-in datasets: the six MedMNIST 3D sets (through the ``medmnist`` package), a synthetic set, and the
+segmentation sets of the PlaneCycle paper's Table 3 (LIDC, MMWHS CT and MRI), read from hand-downloaded releases."""
 
 from liftbench import Option, hookimpl
 
@@ -8,6 +9,12 @@ SYNTHETIC = {
     "n_val": Option(int, None, "validation volumes (default 45)"),
     "n_test": Option(int, None, "test volumes (default 45)"),
 }
+LIDC = {"featdice_size": Option(int, 640, "in-plane size FeatDice resizes slices to (the authors' 640)")}
+MMWHS = {
+    "slice_axis": Option(int, 0, "NIfTI array axis that becomes the slice axis D (0: the authors', sagittal in RAS)",
+                         choices=(0, 1, 2)),
+    "root": Option(str, None, "folder holding training_set/ and testing_set/ (default <data root>/mmwhs/CT or MRI)"),
+}  # fmt: skip
 MEDMNIST = {"download": Option(bool, None, "let medmnist download a missing file (needs network)")}
 
 # name -> (medmnist flag, description)
@@ -41,4 +48,27 @@ def liftbench_register_datasets(registrar):
             sizes=(28, 64),
             options={"flag": flag},
             parameters=MEDMNIST,
+        )
+    registrar.add(
+        "lidc",
+        "liftbench_plugins.lidc:load",
+        aliases=("lidc-idri",),
+        description="LIDC-IDRI lung nodules, binary masks (half the readers), PlaneCycle Table 3; the ACSConv release "
+        "(github.com/M3DV/ACSConv experiments/lidc, Google Drive zip) in <data root>/lidc/; size = in-plane size",
+        has_masks=True,
+        has_labels=False,
+        default_size=160,
+        parameters=LIDC,
+    )
+    for modality in ("CT", "MRI"):
+        registrar.add(
+            f"mmwhs-{modality.lower()}",
+            "liftbench_plugins.mmwhs:load",
+            description=f"MM-WHS 2017 whole heart {modality}, 5 structures, PlaneCycle Table 3; a third-party "
+            f"preprocessed 0..5-label NIfTI release (not named upstream) in <data root>/mmwhs/{modality}/",
+            has_masks=True,
+            has_labels=False,
+            default_size=64,
+            options={"modality": modality},
+            parameters=MMWHS,
         )

@@ -19,6 +19,9 @@ PROBE = {
     "feature_batch": Option(int, 4, "volumes per backbone forward when extracting features", flag=False),
     "dtype": DTYPE,
 }
+# the cached probe scores validation on a fixed cadence (its cost then does not grow with epochs per run);
+# the paper's and the released code's protocols keep one evaluation per epoch
+EVAL_EVERY = Option(int, 50, "score validation after every N steps and the last (0: at the end of every epoch)")
 FINETUNE = {
     **PROBE,
     "lr": Option(float, 5e-5, "AdamW learning rate"),
@@ -54,12 +57,57 @@ def with_defaults(options: dict, defaults: dict) -> dict:
     return {name: replace(opt, default=defaults[name]) if name in defaults else opt for name, opt in options.items()}
 
 
+SELECTION = {
+    "selection": Option(str, "val", "where the checkpoint and the binary threshold are chosen: val (the dataset's validation "
+                        "split, else one carved from train) or test (the authors)", choices=("val", "test")),
+    "val_fraction": Option(float, 0.2, "share of the training volumes carved out for selection when the dataset has no validation split"),
+    "split_seed": Option(int, 0, "seed of the carved validation split (recorded in the row)"),
+}  # fmt: skip
 FEATDICE = {
-    "threshold": Option(float, 0.9, "FeatDice similarity threshold"),
-    "select_threshold": Option(bool, False, "choose the threshold on the validation split", flag=False),
+    "threshold": Option(float, 0.9, "lesion procedure: similarity threshold (s > t; the authors' 0.9)"),
+    "select_threshold": Option(bool, False, "lesion procedure: choose the threshold on a validation split instead", flag=False),
+    "procedure": Option(str, "auto", "lesion (binary masks: reference token, min-max, threshold; LIDC) or prototype "
+                        "(multi-class: per-class masked-mean prototypes, argmax; MMWHS); auto picks by mask classes",
+                        choices=("auto", "lesion", "prototype")),
+    "reference": Option(str, "auto", "lesion reference token: centre of the patch (the authors, lesion-centred data), "
+                        "centroid of the mask, or auto (centre where the dataset says its patches are lesion-centred)",
+                        choices=("auto", "centre", "centroid")),
+    "val_fraction": SELECTION["val_fraction"],
+    "split_seed": SELECTION["split_seed"],
     "feature_batch": Option(int, 2, "volumes per backbone forward", flag=False),
     "dtype": DTYPE,
-}
+}  # fmt: skip
+SEG_LINEAR = {
+    "iterations": Option(int, 20000, "optimizer updates (the authors' and the paper's 20k)"),
+    "warmup": Option(int, 1000, "warm-up updates of the authors' warm-up + cosine schedule"),
+    "batch_size": Option(int, 0, "volumes per update (0: the authors' per dataset: LIDC 12 frozen / 4 fine-tuned, MMWHS 8; 8 / 4 elsewhere)"),
+    "lr": Option(float, 1e-4, "AdamW learning rate of the decoder"),
+    "weight_decay": Option(float, 1e-3, "AdamW weight decay (every parameter, norms and biases included, as the authors)"),
+    "layers": Option(str, "last", "blocks whose normed patch maps feed the decoder", choices=("last", "four_last", "four_even")),
+    "hidden": Option(int, 512, "decoder width (the authors' 512)", flag=False),
+    "dropout": Option(float, 0.0, "Dropout3d on the decoder's input features"),
+    "grad_clip": Option(float, 0.0, "clip the global gradient norm to this (0: no clipping)"),
+    "augment": Option(str, "fixed", "training augmentation: fixed (image and mask together), authors (the released code's, "
+                      "bugs included: LIDC mask not rotated/flipped, MMWHS all-or-nothing) or none",
+                      choices=("fixed", "authors", "none")),
+    **SELECTION,
+    "eval_every": Option(int, 250, "score the selection split after updates 1, 1+N, ... and the last"),
+    "eval_batch": Option(int, 2, "volumes per forward when scoring", flag=False),
+    "backbone_mode": Option(str, "eval", "mode of the frozen backbone while training: eval, or train (the authors' code; "
+                            "with rope_rescale=2 DINOv3 jitters RoPE coordinates)", choices=("eval", "train")),
+    "rope_rescale": FAITHFUL["rope_rescale"],
+    "checkpoint": Option(bool, False, "activation checkpointing of the transformer blocks", flag=False),
+    "dtype": DTYPE,
+}  # fmt: skip
+SEG_FINETUNE = {
+    **SEG_LINEAR,
+    "iterations": Option(int, 30000, "optimizer updates (the released configs' 30k; the paper says 20k)"),
+    "warmup": Option(int, 1500, "warm-up updates (the released configs' 1.5k; the paper says 1k)"),
+    "dropout": Option(float, 0.2, "Dropout3d on the decoder's input features"),
+    "grad_clip": Option(float, 0.8, "clip the global gradient norm to this (0: no clipping)"),
+    "backbone_lr_scale": Option(float, 0.1, "backbone learning rate as a multiple of the decoder's"),
+}  # fmt: skip
+SEG_QUICK = {"iterations": 4, "warmup": 1, "eval_every": 2, "hidden": 64}
 
 
 @hookimpl
@@ -69,7 +117,7 @@ def liftbench_register_protocols(registrar):
         "liftbench.protocols.linear:run",
         aliases=("linear-probe", "probe"),
         description="fast linear probe on cached frozen features, no augmentation (not Table 1): slice pooling + linear head, AUC/ACC",
-        options=PROBE,
+        options={**PROBE, "eval_every": EVAL_EVERY},
         quick={"iterations": 300, "warmup": 30},
     )
     registrar.add(
@@ -107,7 +155,38 @@ def liftbench_register_protocols(registrar):
     registrar.add(
         "featdice",
         "liftbench.protocols.featdice:run",
-        description="zero-training FeatDice: prototype similarity thresholded against lesion masks",
+        description="zero-training FeatDice as the authors compute it: lesion (reference token, threshold) or "
+        "multi-class prototypes (argmax), Dice against the masks",
         options=FEATDICE,
         needs_masks=True,
+        needs_labels=False,
+    )
+    registrar.add(
+        "seg-linear",
+        "liftbench.protocols.segment:run_linear",
+        description="frozen lifted backbone + the authors' 3D up-sampling decoder (20k updates), Dice (Table 3 linear)",
+        options=SEG_LINEAR,
+        quick=SEG_QUICK,
+        needs_masks=True,
+        needs_labels=False,
+    )
+    registrar.add(
+        "seg-linear-cached",
+        "liftbench.protocols.segment:run_cached",
+        description="seg-linear on frozen dense features cached on disk: no augmentation, backbone in eval mode, "
+        "seeds reuse the features",
+        options={**SEG_LINEAR, "augment": replace(SEG_LINEAR["augment"], default="none")},
+        quick=SEG_QUICK,
+        needs_masks=True,
+        needs_labels=False,
+    )
+    registrar.add(
+        "seg-finetune",
+        "liftbench.protocols.segment:run_finetune",
+        description="lifted backbone + decoder all trained (backbone lr 0.1x, clip 0.8, dropout 0.2; 30k updates as "
+        "released), Dice (Table 3 fine-tune)",
+        options=SEG_FINETUNE,
+        quick=SEG_QUICK,
+        needs_masks=True,
+        needs_labels=False,
     )

@@ -8,7 +8,8 @@ the slices it crosses:
 * ``oblique-tube`` — a tube tilted in the depth/row plane: the disc drifts from slice to slice;
 * ``blob``         — an ellipsoid: the disc grows, then shrinks, and is absent elsewhere.
 
-The object's voxels are the lesion mask (label 1), for zero-training FeatDice. Positions, radii,
+The object's voxels are the lesion mask (label 1), for zero-training FeatDice and the segmentation
+protocols, whose training augmentation is :func:`augment`. Positions, radii,
 tilts, contrast and noise are drawn per volume from ``numpy.random.default_rng`` seeded by
 (seed, split), so a given (seed, size) always gives the same data.
 """
@@ -18,11 +19,17 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import torch
+from liftbench_plugins.slice_augment import rotate_flip
 
 from liftbench.data import VolumeDataset, VolumeSplit
 from liftbench.errors import UsageError
 
 CLASSES = ("axial-tube", "oblique-tube", "blob")
+MASK_CLASSES = ("background", "lesion")
+# FeatDice scores slices resized in-plane 4x, as the authors score LIDC at 640² against their 160² network
+# input: a 32³ volume has 4×4 tokens per slice at patch 8, too coarse for a map thresholded at 0.9.
+FEATDICE_UPSAMPLING = 4
 DEFAULT_COUNTS = {"train": 120, "val": 45, "test": 45}
 _SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
 
@@ -83,7 +90,23 @@ def _load(size: int, seed: int, counts: tuple[tuple[str, int], ...]) -> VolumeDa
         splits=splits,
         label_names=CLASSES,
         info={"citation": "liftbench synthetic set", "seed": str(seed)},
+        mask_classes=MASK_CLASSES,
+        inplane={"featdice": FEATDICE_UPSAMPLING * size},
+        augment=augment,
     )
+
+
+def augment(
+    image: torch.Tensor, mask: torch.Tensor, rng: np.random.Generator, mode: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One in-plane rotation in U(-15°, 15°) and random flips, image and mask together (LIDC's "fixed").
+
+    There are no authors to reproduce for this set, so ``"authors"`` is the same as ``"fixed"``: a
+    segmentation protocol run offline in either mode trains on correctly paired samples.
+    """
+    if mode not in ("fixed", "authors"):
+        raise ValueError(f"augment mode must be 'fixed' or 'authors', got {mode!r}")
+    return rotate_flip(image, mask, rng, transform_mask=True)
 
 
 def load(size: int = 32, data_root: str | None = None, seed: int = 0, n_train: int | None = None, n_val: int | None = None, n_test: int | None = None) -> VolumeDataset:

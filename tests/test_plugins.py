@@ -118,6 +118,10 @@ class EveryHookPlugin:
     def liftbench_register_executors(self, registrar):
         registrar.add("t-executor", "liftbench.executors.local:execute")
 
+    @hookimpl
+    def liftbench_register_studies(self, registrar):
+        registrar.add("t-study", "liftbench:studies/demo.toml")
+
 
 # ------------------------------------------------------------------------- the third-party example
 
@@ -183,6 +187,9 @@ def test_third_party_plugin_lists_and_runs(tmp_path):
     assert listed.returncode == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if line.startswith("mip "))
     assert row.rstrip().endswith("example (liftbench-example-plugin 0.1.0)")
+    studies = cli("list", "studies", paths=paths, cwd=tmp_path)  # its study file, read from the package's data
+    row = next(line for line in studies.stdout.splitlines() if line.startswith("spheres-mip "))
+    assert " 6 " in row and "protocol nearest-centroid; auc,acc; baseline 2d" in row, studies.stdout + studies.stderr
 
     results, cache = tmp_path / "results", tmp_path / "cache"
     done = cli(
@@ -361,6 +368,11 @@ def test_every_registered_entry_loads(entry):
         assert entry.families and set(entry.families) <= {"vit", "cnn"}
         for family in entry.families:
             assert callable(entry.load(family)), (entry.name, family)
+        return
+    if entry.kind == "study":
+        from liftbench.study import Study
+
+        assert isinstance(entry.load(), Study) and entry.load().name == entry.name
         return
     assert callable(entry.load())
     if entry.kind == "backbone":

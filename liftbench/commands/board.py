@@ -29,14 +29,42 @@ def load_frame(dirs: list[Path], with_reported: bool | None) -> tuple[pd.DataFra
     return frame, folder.problems
 
 
-def print_board(dirs: list[Path]) -> None:
-    """The leaderboard of freshly written results, as Markdown on stdout (used after ``run``)."""
+def print_board(dirs: list[Path], layout=None) -> None:
+    """The leaderboard of freshly written results, as Markdown on stdout (used after ``run``), in the
+    layout of the study that ran (:class:`liftbench.study.Layout`: protocols, metrics, baseline)."""
     from liftbench.leaderboard import render
 
+    selection = {"metrics": None}
+    if layout is not None:
+        selection = {"protocol": list(layout.protocols) if layout.protocols else None,
+                     "metrics": list(layout.metrics) if layout.metrics else None, "baseline": layout.baseline,
+                     "combine": layout.combine}  # fmt: skip
+    frame = load_frame(dirs, with_reported=False)[0]
     try:
-        print(render(load_frame(dirs, with_reported=False)[0], fmt="md", reported=False, metrics=None))
+        print(render(frame, fmt="md", reported=False, **selection))
     except UsageError as exc:
+        if selection.get("baseline"):  # no measured baseline among the runs: the table without the test
+            return print_board(dirs, None)
         print(f"(no leaderboard: {exc})")
+
+
+def site_command(args) -> int:
+    """``--site OUT``: write the static site, or with ``--check`` verify the one in OUT is current."""
+    from liftbench.site import check_site, write_site
+
+    dirs, out = [Path(d) for d in args.dirs], Path(args.site)
+    if args.check:
+        stale = check_site(dirs, out)
+        for path in stale:
+            print(f"stale site file: {path}", file=sys.stderr)
+        if stale:
+            print(f"rerender with: liftbench leaderboard {' '.join(map(str, dirs))} --site {out}", file=sys.stderr)
+            return ExitCode.RUNS_FAILED
+        print(f"site {out} is up to date")
+        return ExitCode.OK
+    written = write_site(dirs, out)
+    print(f"wrote {len(written)} file(s); open {out / 'index.html'}")
+    return ExitCode.OK
 
 
 def write_plots(results_root: Path) -> None:
@@ -59,6 +87,8 @@ def leaderboard_command(args) -> int:
     from liftbench import leaderboard
 
     dirs = [Path(d) for d in args.dirs]
+    if getattr(args, "site", None):
+        return site_command(args)
     if args.check or args.write:
         stale_all = []
         for root in dirs:
@@ -82,13 +112,14 @@ def leaderboard_command(args) -> int:
     text = leaderboard.render(
         frame,
         fmt=args.format,
-        protocol=args.protocol,
+        protocol=_split(args.protocol),
         metrics=_split(args.metric) or None,
         backbones=_split(args.backbones),
         datasets=_split(args.datasets),
         reported=args.reported is not False,
         baseline=args.baseline,
         sort=args.sort,
+        combine=args.combine,
     )
     if args.out:
         out = write_text_atomic(Path(args.out), text)

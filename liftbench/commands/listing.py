@@ -9,6 +9,19 @@ from liftbench.plugins import build_registry
 from liftbench.registry import KINDS, PLURAL
 
 
+def _study_columns(entry, registry) -> list[str]:
+    """description, planned runs and leaderboard layout of a study; a study naming something not
+    registered shows ``?`` and why (it errors only when run)."""
+    from liftbench.study_plan import count_runs
+
+    try:
+        study = entry.load()
+    except UsageError as exc:
+        return [entry.description, "?", f"(unreadable: {exc})"]
+    runs, why = count_runs(study, registry)
+    return [entry.description, str(runs) if runs is not None else f"? ({why.split(': ', 1)[-1]})", study.leaderboard.describe()]
+
+
 def list_command(args) -> int:
     registry = build_registry(args.disable_plugin)
     wanted = args.kind
@@ -34,10 +47,15 @@ def list_command(args) -> int:
                 row.append(", ".join(f"{k}={o.default}" for k, o in entry.options.items()))
             elif kind == "dataset":
                 row.append(", ".join(entry.parameters or ()))
+            elif kind == "study":
+                row[2:3] = _study_columns(entry, registry)
             row.append(entry.provider)
             rows.append(row)
-        extra = {"strategy": "lifts", "backbone": "family", "protocol": "options (defaults)", "executor": "options", "dataset": "options"}
+        extra = {"strategy": "lifts", "backbone": "family", "protocol": "options (defaults)", "executor": "options", "dataset": "options",
+                 "study": ""}  # fmt: skip
         headers = ["name", "aliases", "description", extra[kind], "plugin"]
+        if kind == "study":
+            headers = ["name", "aliases", "description", "runs", "leaderboard", "plugin"]
         print(f"\n{PLURAL[kind]}:")
         print(tabulate(rows, headers=headers, tablefmt="simple") if rows else "  (none)")
     if not wanted or wanted == "plugins":

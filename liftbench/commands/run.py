@@ -8,41 +8,21 @@ from pathlib import Path
 from tqdm import tqdm
 
 from liftbench.backbones import random_seed
-from liftbench.commands.plugin_flags import executor_flags, protocol_flags
-from liftbench.commands.run_options import DEMO, DEMO_TITLE, key_values, parse_seeds
+from liftbench.commands.run_study import study_from_args
 from liftbench.errors import ExitCode
 from liftbench.options import resolve
 from liftbench.plugins import build_registry, warn_plugin_errors
 from liftbench.protocols.features import default_cache_dir
-from liftbench.runner import ExecutionContext, execute, plan
-
-SELECTORS = ("strategies", "backbones", "datasets", "protocol", "weights", "size", "seeds", "results")
-# Choosing where results go (or how to run them) is not choosing a grid: the demo stays the demo.
-NOT_A_CHOICE = ("results",)
-
-
-def _settings(args) -> tuple[dict, bool]:
-    """The run's settings: the demo's when the user chose no grid, else the user's with defaults."""
-    demo = not any(getattr(args, name) is not None for name in (*SELECTORS, "schedule") if name not in NOT_A_CHOICE)
-    base = dict(DEMO) if demo else {
-        "datasets": "synthetic", "backbones": "vits", "strategies": "all", "protocol": "linear",
-        "weights": "pretrained", "size": 64, "seeds": "1", "results": "results/latest", "options": {},
-    }
-    settings = {name: getattr(args, name) if getattr(args, name) is not None else base[name] for name in SELECTORS}
-    options = dict(base["options"])
-    options.update(protocol_flags(args))
-    options.update(key_values(args.opt, "--opt"))
-    if args.quick:
-        options["quick"] = True
-    settings["options"] = options
-    settings["dataset_options"] = key_values(args.dataset_opt, "--dataset-opt")
-    return settings, demo
+from liftbench.results import check_writable
+from liftbench.runner import ExecutionContext, execute
+from liftbench.study_plan import plan_study, record
+from liftbench.study_plan import resolve as resolve_study
 
 
-def _executor_options(args, executor) -> dict:
-    """The chosen executor's declared options the user gave (cast to their types), plus --force and
+def _executor_options(study, executor, args) -> dict:
+    """The executor's declared options the study and the flags give (cast to their types), plus --force and
     --retry-failed, which a remote executor needs when it decides what to resubmit."""
-    given = executor_flags(args, executor.name)
+    given = dict(study.executor_options)
     options = {k: v for k, v in resolve(executor.options, given, owner=f"executor {executor.name!r}").items() if k in given}
     return {**options, "force": bool(args.force), "retry_failed": bool(args.retry_failed)}
 
@@ -64,39 +44,32 @@ def _dry_run(runs, registry, args, results_dir: Path) -> int:
 
 
 def run_command(args) -> int:
-    settings, demo = _settings(args)
-    seed = random_seed(str(settings["weights"]))  # checks random:SEED before anything runs
     registry = getattr(args, "registry", None) or build_registry(args.disable_plugin)
     warn_plugin_errors(registry)
-    runs = plan(
-        registry,
-        datasets=registry.resolve("dataset", settings["datasets"]),
-        backbones=registry.resolve("backbone", settings["backbones"]),
-        strategies=registry.resolve("strategy", settings["strategies"]),
-        protocols=registry.resolve("protocol", settings["protocol"]),
-        seeds=parse_seeds(str(settings["seeds"])),
-        size=int(settings["size"]),
-        weights=str(settings["weights"]),
-        schedule=args.schedule,
-        options=settings["options"],
-        dataset_options=settings["dataset_options"],
-    )
-    executor = registry.get("executor", args.executor)
-    results_dir = Path(settings["results"])
+    study, demo = study_from_args(args, registry)
+    study = resolve_study(study, registry)
+    seeds = {random_seed(grid.weights) for grid in study.grids} - {None}  # checks random:SEED before anything runs
+    runs = plan_study(study, registry)
+    executor = registry.get("executor", study.executor)
+    args.device = study.device or "cpu"
+    results_dir = Path(study.results)
     if args.dry_run:
         return _dry_run(runs, registry, args, results_dir)
-    if demo:
-        print(DEMO_TITLE)
-    if seed is not None:
-        print(f"*** RANDOM WEIGHTS (seed {seed}): the backbones are untrained (--weights {settings['weights']}); "
+    print(f"liftbench {'demo' if demo else 'study ' + repr(study.name)}: {study.description}" if study.description
+          else f"liftbench study {study.name!r}")  # fmt: skip
+    for seed in sorted(seeds):
+        weights = next(g.weights for g in study.grids if random_seed(g.weights) == seed)
+        print(f"*** RANDOM WEIGHTS (seed {seed}): the backbones are untrained (--weights {weights}); "
               "every result row records it. ***")
+    executor_options = _executor_options(study, executor, args)
+    check_writable(results_dir)
+    record(study, results_dir)
     bar = tqdm(total=len(runs), unit="run", dynamic_ncols=True, file=sys.stderr)
 
     def on_done(run, status):
         bar.set_postfix_str(f"{run.spec.strategy} {run.spec.backbone} {status}")
         bar.update(1)
 
-    executor_options = _executor_options(args, executor)
     ctx = ExecutionContext(
         registry=registry,
         results_dir=results_dir,
@@ -123,5 +96,5 @@ def run_command(args) -> int:
     if not args.no_leaderboard:
         from liftbench.commands.board import print_board
 
-        print_board([results_dir])
+        print_board([results_dir], study.leaderboard)
     return ExitCode.RUNS_FAILED if counts["failed"] else ExitCode.OK

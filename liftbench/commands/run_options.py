@@ -1,29 +1,9 @@
-"""What ``liftbench run`` accepts, kept light so the parser builds without importing torch: the demo's
-settings and the parsing of seeds and KEY=VALUE lists."""
+"""What ``liftbench run`` accepts, kept light so the parser builds without importing torch: the parsing of
+seeds and KEY=VALUE lists. (The demo is a study: ``liftbench/studies/demo.toml``.)"""
 
 from __future__ import annotations
 
 from liftbench.errors import UsageError
-
-# The demo: liftbench's own small backbones, pretrained in 2D on generated shapes and shipped with the
-# package, lifted by every strategy to the synthetic 32^3 set; cached linear probe, 3 seeds. Its results
-# go to a folder of its own (never the committed results/demo, so nothing committed is reused); pass
-# --results to write elsewhere (`liftbench run --results results/demo` regenerates the committed study).
-DEMO = {
-    "datasets": "synthetic",
-    "backbones": "vit-tiny-shapes,resnet-tiny-shapes",
-    "strategies": "all",
-    "protocol": "linear",
-    "weights": "pretrained",
-    "size": 32,
-    "seeds": "3",
-    "results": "liftbench-demo",
-    "options": {"iterations": 1000, "warmup": 50},
-}
-DEMO_TITLE = (
-    "liftbench demo: synthetic set (32^3, 3 classes), liftbench's built-in ViT and ResNet pretrained in 2D on "
-    "generated shapes, every strategy, cached linear probe, 3 seeds."
-)
 
 
 def key_values(items: list[str] | None, flag: str) -> dict[str, str]:

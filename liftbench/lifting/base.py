@@ -39,6 +39,9 @@ class Lifted(nn.Module):
     """Base class: ``forward(volumes (B, C, D, H, W)) -> Features``."""
 
     strategy: str = ""
+    #: block indices whose normed patch maps ``forward`` also returns in ``Features.layers`` (ViT lifters
+    #: honour it; see :mod:`liftbench.segmentation.dense`). Empty: only the last map, as ``patches``.
+    collect: tuple[int, ...] = ()
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()

@@ -57,12 +57,15 @@ class Flatten3DViT(Lifted):
         globals_ = vt.global_tokens(model).expand(batch, g, dim)
         tokens = vt.enter_blocks(model, torch.cat([globals_, patches.reshape(batch, depth * h * w, dim)], dim=1))
         rope = self._rope((depth, h, w), tokens.device)
+        layers = []
         for index, block in enumerate(model.blocks):
             if index and rope is not None and rope_rescale.active(model):  # rescaled RoPE: a fresh draw per block
                 rope = self._rope((depth, h, w), tokens.device)
             tokens = vt.run_block(model, block, tokens, rope, self.checkpoint)
+            if index in self.collect:
+                layers.append(model.norm(tokens[:, g:]).reshape(batch, depth, h, w, dim).permute(0, 4, 1, 2, 3))
         tokens = model.norm(tokens)
         cls = vt.class_token_index(model)
         pooled = tokens[:, cls] if cls is not None else tokens[:, g:].mean(dim=1)
         patches = tokens[:, g:].reshape(batch, depth, h, w, dim).permute(0, 4, 1, 2, 3)
-        return Features(pooled=pooled, patches=patches)
+        return Features(pooled=pooled, patches=patches, layers=tuple(layers))

@@ -98,6 +98,7 @@ class PlaneCycleViT(Lifted):
 
         sizes = (depth, h, w)
         ropes: dict[str, torch.Tensor | None] = {}
+        layers = []
         for index, block in enumerate(model.blocks):
             plane = plane_for_block(self.schedule, index)
             axis = SLICE_AXIS[plane]
@@ -110,9 +111,11 @@ class PlaneCycleViT(Lifted):
             out = vt.run_block(model, block, torch.cat([entering, in_plane], dim=1), ropes[plane], self.checkpoint)
             globals_ = pool_slices(out[:, :g].reshape(batch, count, g, dim), depth)
             patches = out[:, g:].reshape(batch, count, grid[0], grid[1], dim).permute(_FROM_PLANE[plane])
+            if index in self.collect:
+                layers.append(model.norm(patches).permute(0, 4, 1, 2, 3))
 
         globals_ = model.norm(globals_)
         patches = model.norm(patches)
         cls = vt.class_token_index(model)
         pooled = globals_[:, :, cls] if cls is not None else patches.mean(dim=(2, 3))
-        return Features(pooled=pooled, patches=patches.permute(0, 4, 1, 2, 3))
+        return Features(pooled=pooled, patches=patches.permute(0, 4, 1, 2, 3), layers=tuple(layers))

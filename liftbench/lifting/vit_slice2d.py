@@ -36,13 +36,17 @@ class Slice2DViT(Lifted):
 
     def forward(self, volumes: torch.Tensor) -> Features:
         if self._fallback is not None:
+            self._fallback.collect = self.collect
             return self._fallback(volumes)
-        if rope_rescale.active(self.model):
+        if rope_rescale.active(self.model) or self.collect:
             # RoPE rescaling (liftbench.lifting.rope_rescale) draws per block, and timm's forward builds one RoPE
-            # for all blocks: run the HW-only PlaneCycle path instead, slice-2D block for block.
+            # for all blocks; intermediate blocks (collect) are not in forward_features' output: run the HW-only
+            # PlaneCycle path instead, slice-2D block for block (bit for bit: the PlaneCycle invariant).
             from liftbench.lifting.vit_planecycle import PlaneCycleViT
 
-            return PlaneCycleViT(self.model, schedule="HW", pooling="adaptive", checkpoint=self.checkpoint)(volumes)
+            path = PlaneCycleViT(self.model, schedule="HW", pooling="adaptive", checkpoint=self.checkpoint)
+            path.collect = self.collect
+            return path(volumes)
         model = self.model
         volumes = vt.fit_to_patch_grid(model, self.match_channels(volumes))
         batch, chans, depth, height, width = volumes.shape

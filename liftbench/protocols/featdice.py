@@ -1,67 +1,91 @@
-"""``featdice``: zero-training segmentation quality of frozen features (docs/protocols.md, PlaneCycle paper).
+"""``featdice``: zero-training segmentation quality of frozen lifted features (docs/segmentation.md).
 
-For each volume with a non-empty lesion mask, the prototype is the final-normed patch feature at the
-lesion's centre (its centroid's token); cosine similarity of every patch feature to it gives a map,
-min-max normalised to [0, 1], upsampled trilinearly to the mask's grid and thresholded (default
-0.9). Dice against the mask, averaged over volumes. The threshold can be chosen on the validation
-split (``select_threshold``); the row records which split selected it — never the test split.
+The two procedures of :mod:`liftbench.segmentation.featdice` — lesion (binary masks: reference token,
+min-max, threshold 0.9) and prototype (multi-class masks: per-class masked-mean prototypes, argmax) —
+on the test split at the dataset's FeatDice in-plane size (LIDC: 640²). The lesion threshold is the
+authors' 0.9 unless ``select_threshold`` chooses it on a validation split (carved from train when the
+dataset has none); the test split never chooses anything. The per-volume Dice (every threshold tried,
+or every class) is stored beside the run, like a classification run's probabilities.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
-import torch.nn.functional as F
 
+from liftbench.errors import UsageError
 from liftbench.protocols.context import ProtocolResult, RunContext
-from liftbench.protocols.features import extract
-
-THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.5, 0.96, 0.05))
-
-
-def similarity_maps(patches: torch.Tensor, masks: np.ndarray) -> list[torch.Tensor | None]:
-    """Per volume: the [0, 1] similarity map at the mask's resolution (None for an empty mask)."""
-    maps = []
-    for features, mask in zip(patches, masks, strict=True):
-        if not mask.any():
-            maps.append(None)
-            continue
-        grid = features.shape[1:]
-        centre = np.argwhere(mask > 0).mean(axis=0)
-        token = tuple(min(int(c * g / s), g - 1) for c, g, s in zip(centre, grid, mask.shape, strict=True))
-        prototype = features[(slice(None), *token)]
-        sim = F.cosine_similarity(features, prototype[:, None, None, None], dim=0)
-        sim = (sim - sim.min()) / (sim.max() - sim.min()).clamp_min(1e-12)
-        maps.append(F.interpolate(sim[None, None], size=mask.shape, mode="trilinear", align_corners=False)[0, 0])
-    return maps
+from liftbench.protocols.features import autocast
+from liftbench.segmentation import featdice as fd
+from liftbench.segmentation.batches import batches, seg_batch
+from liftbench.segmentation.dice import LIDC_THRESHOLDS, mean_dice, per_volume_dice
+from liftbench.segmentation.splits import selection_splits
 
 
-def mean_dice(maps: list[torch.Tensor | None], masks: np.ndarray, threshold: float) -> float:
-    scores = []
-    for sim, mask in zip(maps, masks, strict=True):
-        if sim is None:
-            continue
-        pred = sim >= threshold
-        truth = torch.as_tensor(mask > 0)
-        scores.append(float(2 * (pred & truth).sum() / (pred.sum() + truth.sum()).clamp_min(1)))
-    return float(np.mean(scores)) if scores else float("nan")
+@torch.inference_mode()
+def _scores(ctx: RunContext, lifted, dataset, split, procedure: str, reference: str, thresholds, options) -> np.ndarray:
+    """Per volume: lesion Dice for each threshold ``(N, T)``, or per foreground class ``(N, K − 1)``."""
+    model = lifted.model
+    mean, std = ctx.normalisation(model)
+    k = len(dataset.mask_names)
+    rows = []
+    for index in batches(len(split), options["feature_batch"]):
+        x, masks = seg_batch(dataset, split, index, "featdice", mean, std)
+        with autocast(ctx.device, options["dtype"]):
+            patches = lifted(x.to(ctx.device)).patches
+        for features, mask in zip(patches.float().cpu(), masks, strict=True):
+            if procedure == "lesion":
+                if not mask.any():
+                    rows.append(np.full(len(thresholds), np.nan))
+                    continue
+                rows.append(fd.lesion_dice(fd.lesion_map(features, mask, reference), mask, thresholds))
+            else:
+                pred = fd.prototype_prediction(features, mask, k)
+                rows.append(per_volume_dice(pred[None], mask[None], k)[0])
+    width = len(thresholds) if procedure == "lesion" else k - 1
+    return np.array(rows, dtype=float).reshape(-1, width)
+
+
+def _frame(scores: np.ndarray, procedure: str, thresholds, names) -> pd.DataFrame:
+    columns = [f"t={t:g}" for t in thresholds] if procedure == "lesion" else list(names[1:])
+    frame = pd.DataFrame(scores, columns=columns)
+    frame.insert(0, "index", np.arange(len(scores)))
+    return frame
 
 
 def run(ctx: RunContext) -> ProtocolResult:
     options = ctx.options
     dataset = ctx.dataset()
+    if not dataset.has_masks:
+        raise UsageError(f"featdice needs masks; dataset {dataset.name!r} has none")
+    names = dataset.mask_names
+    procedure = fd.procedure_for(options["procedure"], len(names))
+    if procedure == "lesion" and len(names) != 2:
+        raise UsageError(f"procedure=lesion needs binary masks; dataset {dataset.name!r} has {len(names) - 1} mask classes (use procedure=prototype)")
+    reference = options["reference"]
+    if reference == "auto":
+        reference = "centre" if dataset.info.get("lesion_centred") == "true" else "centroid"
+    select = options["select_threshold"] and procedure == "lesion"
+    thresholds = sorted({float(options["threshold"]), *(LIDC_THRESHOLDS if select else ())})
     model, _ = ctx.backbone()
-    mean, std = ctx.normalisation(model)
-    splits = ("val", "test") if options["select_threshold"] else ("test",)
-    maps = {}
+    notes = {"procedure": procedure, "reference": reference if procedure == "lesion" else "", "inplane": dataset.inplane.get("featdice")}
+    selected_on, threshold = "", float(options["threshold"])
     with ctx.lifted(model) as lifted:
-        for split in splits:
-            data = dataset.splits[split]
-            patches = extract(lifted, data.volumes, mean, std, options["feature_batch"], ctx.device, options["dtype"], dense=True)
-            maps[split] = similarity_maps(patches, data.masks)
-    threshold, selected_on = options["threshold"], ""
-    if options["select_threshold"]:
-        threshold = max(THRESHOLDS, key=lambda t: mean_dice(maps["val"], dataset.splits["val"].masks, t))
-        selected_on = "val"
-    dice = mean_dice(maps["test"], dataset.splits["test"].masks, threshold)
-    return ProtocolResult(metrics=[("test", "featdice", dice), ("test", "threshold", float(threshold))], selected_on=selected_on)
+        lifted.eval()
+        if select:
+            _, val, how = selection_splits(dataset, "val", options["val_fraction"], options["split_seed"])
+            val_scores = _scores(ctx, lifted, dataset, val, procedure, reference, thresholds, options)
+            threshold = thresholds[int(np.nanargmax([mean_dice(val_scores[:, [j]]) for j in range(len(thresholds))]))]
+            selected_on = how["selected_on"]
+            notes.update({k: v for k, v in how.items() if k != "selected_on"})
+        test = _scores(ctx, lifted, dataset, dataset.splits["test"], procedure, reference, thresholds, options)
+    value = mean_dice(test[:, [thresholds.index(threshold)]] if procedure == "lesion" else test)
+    metrics = [("test", "featdice", value)]
+    if procedure == "lesion":
+        notes["threshold"] = threshold
+    if np.isnan(value):
+        raise ValueError(f"featdice undefined: no test volume of {dataset.name!r} has a non-empty mask")
+    scored = int((~np.isnan(test)).any(axis=1).sum())
+    notes.update(volumes_scored=scored, volumes=len(test))
+    return ProtocolResult(metrics=metrics, selected_on=selected_on, probabilities=_frame(test, procedure, thresholds, names), notes=notes)

@@ -127,7 +127,9 @@ def fit_head(
 ):
     """Train the paper's head on the features ``batch_features(index)`` gives for each training batch
     (cached features for ``linear``, augmented backbone features for ``linear-aug``); evaluate on the
-    validation features at the end of every epoch and keep the best under the ``selection`` rule.
+    validation features at the end of every epoch — or, with option ``eval_every`` N > 0, after every N
+    steps and the last, so evaluation costs the same whatever the split sizes (a 6-volume training split
+    ends an epoch every step) — and keep the best under the ``selection`` rule.
     ``refresh_val`` recomputes the validation features at each evaluation (a backbone whose state changes
     while training, e.g. BatchNorm statistics in train mode); ``on_best(head)`` runs whenever a state is
     selected. Returns (head, best val AUC, step)."""
@@ -150,7 +152,8 @@ def fit_head(
         loss.backward()
         optimizer.step()
         scheduler.step()
-        if end_of_epoch:
+        every = options.get("eval_every", 0)
+        if (end_of_epoch and not every) or (every and ((step + 1) % every == 0 or step + 1 == total_steps)):
             current = refresh_val() if refresh_val is not None else val_features
             auc = val_auc(predict(head, current, task), val_labels, task, step + 1)
             if improves(auc, best_auc, rule):

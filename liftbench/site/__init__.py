@@ -1,0 +1,172 @@
+"""A static leaderboard site: ``liftbench leaderboard DIR... --site OUT``.
+
+``OUT/index.html`` lists the studies; ``OUT/<study>.html`` shows one results folder — its tables in the layout
+its study records (``study.toml``'s ``[leaderboard]``: protocols, metrics, baseline, reported rows), built by
+:func:`liftbench.leaderboard.build_tables` like every other leaderboard, the plots of :mod:`liftbench.plots`,
+the runs behind every cell, and the study file that made it. Plain HTML with inline CSS and a few lines of
+script: it works from ``file://``, with no server and nothing fetched from elsewhere.
+
+The site is a pure function of the result files: no dates, and files are compared byte for byte by
+:func:`check_site` (``--site OUT --check``), so a stale site is caught like a stale table.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+from liftbench.errors import UsageError
+from liftbench.results import read_results, replace_atomic, result_files
+from liftbench.site.pages import PageData, index_page, study_page
+from liftbench.study import STUDY_FILE, Layout, Study, parse_text
+
+MARKER = ".liftbench-site"  # written into OUT: a folder with it is a site liftbench may prune
+
+
+def folders(dirs: list[Path]) -> list[Path]:
+    """The results folders a site shows: each DIR that holds runs itself, and each study folder under it."""
+    from liftbench.leaderboard import targets
+
+    found: list[Path] = []
+    for root in map(Path, dirs):
+        if not root.is_dir():
+            raise UsageError(f"results folder {str(root)!r} does not exist")
+        own = any(path.parent == root for path in result_files(root))
+        children = [folder for folder in targets(root).values() if folder != root]
+        found += ([root] if own or not children else []) + children
+    return list(dict.fromkeys(found))
+
+
+def _study(folder: Path) -> tuple[Study | None, str | None]:
+    path = folder / STUDY_FILE
+    if not path.is_file():
+        return None, None
+    text = path.read_text(encoding="utf-8")
+    try:
+        return parse_text(text, source=str(path)), text
+    except UsageError:
+        return None, text
+
+
+def _slug(name: str, taken: set[str]) -> str:
+    base = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-.") or "study"
+    slug, n = base, 2
+    while slug in taken or slug == "index":
+        slug, n = f"{base}-{n}", n + 1
+    taken.add(slug)
+    return slug
+
+
+def _tables(frame, layout: Layout):
+    """The tables in the study's layout; a baseline with no measured rows is dropped, not fatal."""
+    from liftbench.leaderboard import build_tables
+
+    selection = {"protocol": list(layout.protocols) if layout.protocols else None,
+                 "metrics": list(layout.metrics) if layout.metrics else None, "reported": True}  # fmt: skip
+    try:
+        return build_tables(frame, **selection, baseline=layout.baseline, combine=layout.combine), selection
+    except UsageError:
+        if not layout.baseline:
+            raise
+        return build_tables(frame, **selection, combine=layout.combine), selection
+
+
+def _plots(frame, selection: dict, slug: str, files: dict[str, bytes]) -> list[tuple[str, str]]:
+    from liftbench.plots import plot, plot_cost
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            written = plot(frame, Path(tmp), **selection) + plot_cost(frame, Path(tmp))
+        except UsageError:
+            return []
+        stems = sorted({p.stem for p in written})
+        for path in written:
+            files[f"{slug}/plots/{path.name}"] = path.read_bytes()
+    return [(f"{slug}/plots/{stem}.png", f"{slug}/plots/{stem}.svg") for stem in stems]
+
+
+def _page(folder: Path, slug: str, files: dict[str, bytes]) -> PageData:
+    from liftbench.leaderboard_format import to_csv
+    from liftbench.site.provenance import runs_by_cell
+
+    results = read_results(folder)
+    frame, problems = results.frame, results.problems
+    study, study_text = _study(folder)
+    layout = study.leaderboard if study else Layout()
+    page = PageData(slug=slug, title=study.name if study else folder.name, folder=str(folder), problems=problems,
+                    description=study.description if study else "", layout=layout.describe() if study else "")  # fmt: skip
+    runs = frame[frame["kind"] == "run"].drop_duplicates("run_key")
+    page.counts = {str(k): int(v) for k, v in runs["status"].value_counts().items()}
+    if study_text is not None:
+        files[f"{slug}/{STUDY_FILE}"] = study_text.encode("utf-8")
+        page.study_file = f"{slug}/{STUDY_FILE}"
+        page.command = f"liftbench run --study {folder / STUDY_FILE}"
+    if layout.reported and not (frame["source"] == "reported").any():
+        import pandas as pd
+
+        from liftbench.reported import reported_table
+
+        frame = pd.concat([frame, reported_table().to_pandas()], ignore_index=True)
+    try:
+        page.tables, selection = _tables(frame, layout)
+    except UsageError as exc:
+        page.message = str(exc)
+        return page
+    page.runs = runs_by_cell(frame, [t.protocol for t in page.tables], metrics=selection["metrics"])
+    files[f"{slug}/leaderboard.csv"] = to_csv(page.tables).encode("utf-8")
+    page.csv = f"{slug}/leaderboard.csv"
+    page.plots = _plots(frame, selection, slug, files)
+    return page
+
+
+def render_site(dirs: list[Path]) -> dict[str, bytes]:
+    """Every file of the site, by path relative to its root."""
+    files: dict[str, bytes] = {}
+    taken: set[str] = set()
+    pages = []
+    for folder in folders(dirs):
+        page = _page(folder, _slug(folder.name, taken), files)
+        files[f"{page.slug}.html"] = study_page(page).encode("utf-8")
+        pages.append(page)
+    files["index.html"] = index_page(pages).encode("utf-8")
+    files[MARKER] = b"liftbench leaderboard site: files here are rewritten by `liftbench leaderboard --site`\n"
+    return files
+
+
+def _on_disk(out: Path) -> set[str]:
+    return {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} if out.is_dir() else set()
+
+
+def write_site(dirs: list[Path], out: Path) -> list[Path]:
+    """Render the site into ``out`` (each changed file atomically); files an earlier render left that this
+    one no longer has are removed when ``out`` is a liftbench site. Returns the files written."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--site {str(out)!r} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise UsageError(
+            f"--site {str(out)!r} is a non-empty folder that is not a liftbench site; choose an empty or new folder"
+        )
+    files = render_site(dirs)
+    written = []
+    for rel, data in files.items():
+        path = out / rel
+        if not path.is_file() or path.read_bytes() != data:
+            replace_atomic(path, lambda tmp, data=data: tmp.write_bytes(data))
+            written.append(path)
+    for rel in sorted(_on_disk(out) - set(files)):
+        (out / rel).unlink()
+    return written
+
+
+def check_site(dirs: list[Path], out: Path) -> list[str]:
+    """Files of the site in ``out`` that are missing, differ from a fresh render, or should not be there."""
+    out = Path(out)
+    if not out.is_dir():
+        raise UsageError(f"--site {str(out)!r} does not exist; render it first: liftbench leaderboard ... --site {out}")
+    files = render_site(dirs)
+    stale = [
+        str(out / rel) for rel, data in files.items() if not (out / rel).is_file() or (out / rel).read_bytes() != data
+    ]
+    return stale + [f"{out / rel} (not in a fresh render)" for rel in sorted(_on_disk(out) - set(files))]

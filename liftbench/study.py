@@ -1,0 +1,275 @@
+"""Studies as files: one or more grids, where they run, and the leaderboard layout they are read in.
+
+A study is what ``liftbench run`` runs, written down: ``liftbench run --study FILE.toml`` (or the name of a
+registered study) reads one, every run writes the study it ran into its results folder (``study.toml``), and
+``liftbench run --study RESULTS/study.toml`` runs it again. The command line's flags are a one-grid study.
+This module reads and checks the file's *shape* only (keys, types); names are checked against the registry
+when the study is run (:mod:`liftbench.study_plan`), so a study may name what another plugin provides and a
+missing name errors only when that study runs. The format is documented in ``docs/studies.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from liftbench.errors import UsageError
+from liftbench.registry import closest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser as the tomli package
+    import tomli as tomllib
+
+STUDY_FILE = "study.toml"
+DEFAULT_RESULTS = "results/latest"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One grid: dataset × backbone × strategy × protocol × seed, with its settings.
+
+    Name lists hold what a user typed (names, aliases, globs, ``all``) until :func:`liftbench.study_plan.resolve`
+    replaces them with registered names. ``size`` ``None`` means each dataset's default size. ``options``
+    apply to every protocol of the grid that declares them, ``protocol_options`` to one protocol each.
+    """
+
+    datasets: tuple[str, ...] = ("synthetic",)
+    backbones: tuple[str, ...] = ("vits",)
+    strategies: tuple[str, ...] = ("all",)
+    protocols: tuple[str, ...] = ("linear",)
+    seeds: tuple[int, ...] = (0,)
+    size: int | None = None
+    weights: str = "pretrained"
+    schedule: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    protocol_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    dataset_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def runs(self) -> int:
+        """Planned runs (skipped pairs included), once names are resolved."""
+        return len(self.datasets) * len(self.backbones) * len(self.strategies) * len(self.protocols) * len(self.seeds)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a study's results are meant to be read: which protocol tables, which metrics, the strategy
+    significance is tested against, and whether the paper's reported rows stand beside the measured ones."""
+
+    protocols: tuple[str, ...] | None = None
+    metrics: tuple[str, ...] | None = None
+    baseline: str | None = None
+    reported: bool = False
+    combine: bool = False  # the protocols side by side in one table (the paper's Table 3)
+
+    def describe(self) -> str:
+        parts = [f"protocol {','.join(self.protocols)}" if self.protocols else "every protocol",
+                 ",".join(self.metrics) if self.metrics else "all metrics"]  # fmt: skip
+        if self.baseline:
+            parts.append(f"baseline {self.baseline}")
+        if self.reported:
+            parts.append("with reported")
+        if self.combine:
+            parts.append("protocols side by side")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Study:
+    """Grids, where their results go and run, and how they are read."""
+
+    name: str
+    description: str = ""
+    results: str = DEFAULT_RESULTS
+    grids: tuple[Grid, ...] = (Grid(),)
+    executor: str = "local"
+    executor_options: Mapping[str, Any] = field(default_factory=dict)
+    device: str | None = None
+    leaderboard: Layout = Layout()
+    source: str = ""  # where it was read from, for messages
+
+    def runs(self) -> int:
+        return sum(grid.runs() for grid in self.grids)
+
+    def with_grids(self, **changes: Any) -> Study:
+        """The study with ``changes`` applied to every grid (what command-line flags do)."""
+        return replace(self, grids=tuple(replace(g, **changes) for g in self.grids))
+
+
+# Reading ---------------------------------------------------------------------------------------------
+
+STUDY_KEYS = ("name", "description", "results", "executor", "executor_options", "device", "leaderboard", "grid")
+GRID_KEYS = tuple(Grid.__dataclass_fields__)
+LAYOUT_KEYS = tuple(Layout.__dataclass_fields__)
+NAME_LISTS = ("datasets", "backbones", "strategies", "protocols")
+
+
+def _where(source: str) -> str:
+    return f"study {source}" if source else "study"
+
+
+def _check_keys(table: Mapping, valid: tuple[str, ...], where: str) -> None:
+    for key in table:
+        if key not in valid:
+            near = closest(str(key), list(valid))
+            hint = f"; did you mean {near!r}?" if near else ";"
+            raise UsageError(f"{where}: unknown key {key!r}{hint} valid: {', '.join(valid)}")
+
+
+def _names(value: Any, key: str, where: str) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        raise UsageError(f"{where}: {key} must be a list of names or a comma list, got {value!r}")
+    names = tuple(v.strip() for v in items if v.strip())
+    if not names:
+        raise UsageError(f"{where}: {key} is empty")
+    return names
+
+
+def seeds_of(value: Any, where: str) -> tuple[int, ...]:
+    """``5`` means seeds 0..4; a list (or ``"0,3,7"``) names them."""
+    if isinstance(value, str):
+        try:
+            value = [int(s) for s in value.split(",") if s.strip()] if "," in value else int(value)
+        except ValueError:
+            raise UsageError(f"{where}: invalid seeds {value!r}: give a count (5) or a list (0,3,7)") from None
+    if isinstance(value, bool) or not isinstance(value, (int, list)):
+        raise UsageError(f"{where}: invalid seeds {value!r}: give a count (5) or a list (0,3,7)")
+    if isinstance(value, int):
+        if value < 1:
+            raise UsageError(f"{where}: invalid seeds {value!r}: at least one seed")
+        return tuple(range(value))
+    if not value or not all(isinstance(s, int) and not isinstance(s, bool) for s in value):
+        raise UsageError(f"{where}: invalid seeds {value!r}: give a count (5) or a list of whole numbers")
+    return tuple(value)
+
+
+def _table(value: Any, key: str, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise UsageError(f"{where}: {key} must be a table (KEY = VALUE lines), got {value!r}")
+    return {str(k).replace("-", "_"): v for k, v in value.items()}
+
+
+def _text(value: Any, key: str, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(f"{where}: {key} must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def parse_grid(table: Any, where: str) -> Grid:
+    """A :class:`Grid` from one ``[[grid]]`` table."""
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: a grid must be a table, got {table!r}")
+    _check_keys(table, GRID_KEYS, where)
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in NAME_LISTS:
+            values[key] = _names(value, key, where)
+        elif key == "seeds":
+            values[key] = seeds_of(value, where)
+        elif key == "size":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(
+                    f"{where}: size must be a positive whole number (or left out for each dataset's default), got {value!r}"
+                )
+            values[key] = value
+        elif key in ("weights", "schedule"):
+            values[key] = _text(value, key, where)
+        elif key == "protocol_options":
+            if not isinstance(value, dict):
+                raise UsageError(f"{where}: protocol_options must hold one table per protocol, got {value!r}")
+            values[key] = {str(name): _table(opts, f"protocol_options.{name}", where) for name, opts in value.items()}
+        else:  # options, dataset_options
+            values[key] = _table(value, key, where)
+    return Grid(**values)
+
+
+def parse_layout(table: Any, where: str) -> Layout:
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: leaderboard must be a table, got {table!r}")
+    _check_keys(table, LAYOUT_KEYS, where)
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in ("protocols", "metrics"):
+            values[key] = _names(value, key, where)
+        elif key == "baseline":
+            values[key] = _text(value, key, where)
+        elif not isinstance(value, bool):
+            raise UsageError(f"{where}: {key} must be true or false, got {value!r}")
+        else:
+            values[key] = value
+    return Layout(**values)
+
+
+def parse_study(data: Mapping[str, Any], *, source: str = "", name: str | None = None) -> Study:
+    """A :class:`Study` from a parsed TOML document (names unchecked); ``name`` is the default name."""
+    where = _where(source)
+    _check_keys(data, STUDY_KEYS, where)
+    grids = data.get("grid", [{}])
+    grids = [grids] if isinstance(grids, dict) else grids
+    if not isinstance(grids, list) or not grids:
+        raise UsageError(f"{where}: give at least one [[grid]] table")
+    values: dict[str, Any] = {
+        "name": _text(data.get("name", name or Path(source).stem or "study"), "name", where),
+        "grids": tuple(parse_grid(g, f"{where}, grid {i + 1}") for i, g in enumerate(grids)),
+        "source": source,
+    }
+    for key in ("description", "results", "executor", "device"):
+        if key in data:
+            values[key] = _text(data[key], key, where) if key != "description" else str(data[key]).strip()
+    if "executor_options" in data:
+        values["executor_options"] = _table(data["executor_options"], "executor_options", where)
+    if "leaderboard" in data:
+        values["leaderboard"] = parse_layout(data["leaderboard"], f"{where}, [leaderboard]")
+    return Study(**values)
+
+
+def parse_text(text: str, *, source: str = "", name: str | None = None) -> Study:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{_where(source)} is not valid TOML: {exc}") from None
+    return parse_study(data, source=source, name=name)
+
+
+def read_study(path: Path | str) -> Study:
+    """The study in a TOML file; a missing or unreadable file is a usage error naming it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read study file {str(path)!r}: {exc.strerror or exc}") from None
+    return parse_text(text, source=str(path))
+
+
+def read_study_target(target: str, *, name: str, origin: str = "") -> Study:
+    """The study a registered entry names: ``package:path.toml`` (package data) or ``file:/path.toml``."""
+    package, _, relative = target.partition(":")
+    if package == "file":
+        return replace(read_study(relative), name=name)
+    try:
+        text = files(package).joinpath(relative).read_text(encoding="utf-8")
+    except (ModuleNotFoundError, OSError) as exc:
+        raise UsageError(f"study {name!r} from plugin {origin or '?'}: cannot read {target}: {exc}") from None
+    return replace(parse_text(text, source=f"{name} ({target})", name=name), name=name)
+
+
+def citation(folder: Path) -> str:
+    """The Markdown line a committed leaderboard carries to say how it was made: the study file in its folder
+    and the command that runs it again ('' without one). Built from the file's content, never from the path
+    the command was given, so the same results render the same line from anywhere."""
+    path = Path(folder) / STUDY_FILE
+    if not path.is_file():
+        return ""
+    try:
+        study = parse_text(path.read_text(encoding="utf-8"), source=str(path))
+    except UsageError as exc:
+        return f"Made by [`{STUDY_FILE}`]({STUDY_FILE}) (unreadable: {exc}).\n\n"
+    rerun = f"{study.results.rstrip('/')}/{STUDY_FILE}"
+    return (
+        f"Made by the study [`{STUDY_FILE}`]({STUDY_FILE}) (`{study.name}`, {study.runs()} runs); "
+        f"`liftbench run --study {rerun}` runs it again.\n\n"
+    )

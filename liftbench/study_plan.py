@@ -1,0 +1,158 @@
+"""A study against the registry: names checked and expanded, the runs planned, the study recorded.
+
+Resolution happens when a study is run (or counted), never when it is registered, so a study that names a
+dataset another plugin has not registered yet fails only when it runs — with the same did-you-mean message
+and exit status 2 as the command line. The resolved study (registered names instead of globs, aliases and
+``all``; seeds listed; options cast to their declared types) is what ``RESULTS/study.toml`` records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from liftbench.errors import UsageError
+from liftbench.registry import Registry
+from liftbench.study import STUDY_FILE, Grid, Study, parse_text
+
+
+def _cast_options(options: dict, protocols) -> dict:
+    """``options`` cast by the first protocol declaring each (undeclared names stay: the planner names them)."""
+    out = {}
+    for key, value in options.items():
+        owner = next((p for p in protocols if key in p.options), None)
+        out[key] = owner.options[key].cast(key, value, f"protocol {owner.name!r}") if owner else value
+    return out
+
+
+def resolve_grid(grid: Grid, registry: Registry, where: str) -> Grid:
+    """The grid with registered names only (what was typed resolved) and options cast."""
+    try:
+        protocols = registry.resolve("protocol", grid.protocols)
+        unknown = [name for name in grid.protocol_options if not any(name in (p.name, *p.aliases) for p in protocols)]
+        if unknown:
+            raise UsageError(f"protocol_options names {unknown[0]!r}, not a protocol of this grid; "
+                             f"its protocols: {', '.join(p.name for p in protocols)}")  # fmt: skip
+        by_name = {alias: p for p in protocols for alias in (p.name, *p.aliases)}
+        per_protocol = {by_name[n].name: _cast_options(dict(o), [by_name[n]]) for n, o in grid.protocol_options.items()}
+        return replace(
+            grid,
+            datasets=tuple(e.name for e in registry.resolve("dataset", grid.datasets)),
+            backbones=tuple(e.name for e in registry.resolve("backbone", grid.backbones)),
+            strategies=tuple(e.name for e in registry.resolve("strategy", grid.strategies)),
+            protocols=tuple(p.name for p in protocols),
+            options=_cast_options(dict(grid.options), protocols),
+            protocol_options=per_protocol,
+        )
+    except UsageError as exc:
+        raise _prefixed(where, exc) from None
+
+
+def _labels(study: Study) -> list[str]:
+    """What an error in each grid is prefixed with: the study and grid for a study file or a registered study,
+    nothing for the command line's own one-grid study (its flags need no introduction)."""
+    if not study.source:
+        return [""] * len(study.grids)
+    label = f"study {study.name!r}" + (f" ({study.source})" if study.name not in study.source else "")
+    return [f"{label}, grid {i + 1}" if len(study.grids) > 1 else label for i in range(len(study.grids))]
+
+
+def _prefixed(where: str, exc: UsageError) -> UsageError:
+    return UsageError(f"{where}: {exc}") if where else exc
+
+
+def resolve(study: Study, registry: Registry) -> Study:
+    """The study with every grid resolved; its executor checked too."""
+    labels = _labels(study)
+    grids = tuple(resolve_grid(g, registry, where) for g, where in zip(study.grids, labels, strict=True))
+    try:
+        executor = registry.get("executor", study.executor).name
+    except UsageError as exc:
+        raise _prefixed(labels[0].split(", grid")[0], exc) from None
+    return replace(study, grids=grids, executor=executor)
+
+
+def _plan_grid(grid: Grid, registry: Registry) -> list:
+    from liftbench.runner import options_per_protocol, plan
+
+    protocols = registry.resolve("protocol", grid.protocols)
+    # protocols with their own options are planned one by one, each with its options on top of the grid's
+    batches = [(protocols, dict(grid.options))]
+    if grid.protocol_options:
+        options_per_protocol(protocols, dict(grid.options))  # an option no protocol of the grid declares: an error
+        batches = [
+            (
+                [p],
+                {
+                    **{k: v for k, v in grid.options.items() if k in p.options or k == "quick"},
+                    **grid.protocol_options.get(p.name, {}),
+                },
+            )
+            for p in protocols
+        ]
+    runs = []
+    for chosen, options in batches:
+        runs += plan(
+            registry,
+            datasets=registry.resolve("dataset", grid.datasets),
+            backbones=registry.resolve("backbone", grid.backbones),
+            strategies=registry.resolve("strategy", grid.strategies),
+            protocols=chosen,
+            seeds=list(grid.seeds),
+            size=grid.size,
+            weights=grid.weights,
+            schedule=grid.schedule,
+            options=options,
+            dataset_options=dict(grid.dataset_options),
+        )
+    return runs
+
+
+def plan_study(study: Study, registry: Registry) -> list:
+    """Every run of a resolved study's grids, in grid order; a run two grids share is planned once."""
+    runs, seen = [], set()
+    for grid, where in zip(study.grids, _labels(study), strict=True):
+        try:
+            planned = _plan_grid(grid, registry)
+        except UsageError as exc:
+            raise _prefixed(where, exc) from None
+        for run in planned:
+            if run.key not in seen:
+                seen.add(run.key)
+                runs.append(run)
+    return runs
+
+
+def count_runs(study: Study, registry: Registry) -> tuple[int | None, str]:
+    """(planned runs, '') — or (None, why) when a name does not resolve (for ``liftbench list studies``)."""
+    try:
+        return resolve(study, registry).runs(), ""
+    except UsageError as exc:
+        return None, str(exc)
+
+
+def merged(existing: Study | None, study: Study) -> Study:
+    """What a results folder's ``study.toml`` becomes after ``study`` ran into it: the grids it already
+    recorded plus the new ones it did not have (a folder filled by two commands records both)."""
+    if existing is None:
+        return study
+    grids = list(existing.grids) + [g for g in study.grids if g not in existing.grids]
+    return replace(study, grids=tuple(grids))
+
+
+def record(study: Study, results_dir: Path) -> Path:
+    """Write the resolved study into ``results_dir/study.toml`` (atomically), merged with what is there."""
+    from liftbench.results import write_text_atomic
+    from liftbench.study_toml import dumps
+
+    path = Path(results_dir) / STUDY_FILE
+    existing = None
+    if path.is_file():
+        try:
+            existing = parse_text(path.read_text(encoding="utf-8"), source=str(path))
+        except UsageError:
+            existing = None  # unreadable: the study that just ran replaces it
+    text = dumps(replace(merged(existing, study), source=""))
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        write_text_atomic(path, text)
+    return path

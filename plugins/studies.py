@@ -1,0 +1,23 @@
+"""Built-in studies: the PlaneCycle paper's tables, the demo and the committed synthetic comparison.
+
+Each is a study file shipped with liftbench (``liftbench/studies/*.toml``, the format of ``docs/studies.md``)
+and registered by name, so ``liftbench run --study paper-table1`` runs it and ``liftbench list studies`` shows
+it. Registration reads nothing: the file is read when the study is listed or run, and its names are checked
+only when it runs (``paper-table3`` names segmentation datasets and protocols other plugins provide).
+"""
+
+from liftbench import hookimpl
+
+STUDIES = {
+    "paper-table1": "the PlaneCycle paper's Table 1 (table1-probe) on the six MedMNIST sets, 5 seeds",
+    "paper-table2": "the PlaneCycle paper's Table 2 (table2-finetune) on the six MedMNIST sets, 5 seeds",
+    "paper-table3": "the PlaneCycle paper's Table 3 (segmentation: featdice, seg-linear, seg-finetune), seed 1",
+    "demo": "what `liftbench` with no arguments runs: built-in shape-pretrained backbones, synthetic 32^3, 3 seeds",
+    "synthetic-comparison": "the committed synthetic comparison (results/demo): the demo's grid written there",
+}
+
+
+@hookimpl
+def liftbench_register_studies(registrar):
+    for name, description in STUDIES.items():
+        registrar.add(name, f"liftbench:studies/{name}.toml", description=description)
