@@ -175,7 +175,9 @@ def render(costs: Sequence[GroupCost], device: str) -> str:
     total = f"{sum(known):.0f} s" + (" (+ groups of unknown size)" if len(known) < len(costs) else "")
     too_big = [f"{c.backbone}/{c.strategy}@{c.size}" for c in costs if not c.fits]
     lines = [table, "", f"estimated feature extraction on {device}: {total}; probe training per run is extra "
-             "(cached linear: ~1 ms per step; linear-aug and finetune: a forward (and backward) per step)."]  # fmt: skip
+             "(cached linear: ~1 ms per step; linear-aug and finetune: a forward (and backward) per step; "
+             "seg-linear/seg-finetune: a forward (and backward) plus the 3D decoder per update — see `liftbench bench "
+             "--seg`; FeatDice on LIDC runs at 640² in-plane, 16x the tokens of the 160² counted here)."]  # fmt: skip
     if too_big:
         lines.append(f"will not fit in {available_mb(device):.0f} MB: {', '.join(too_big)}")
     return "\n".join(lines)

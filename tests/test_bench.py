@@ -186,3 +186,90 @@ def test_bench_command_user_mistakes(registry, tmp_path, monkeypatch, flag, valu
     monkeypatch.setattr("liftbench.plugins.build_registry", lambda *a, **k: registry)
     with pytest.raises(UsageError):
         bench_command(_args(**{flag: value, "results": tmp_path}))
+
+
+# ------------------------------------------------------------------------------ segmentation step
+
+
+def _lifted_tiny(registry, strategy: str = "pcg", **options):
+    torch.manual_seed(0)
+    entry = registry.get("backbone", "tiny-vit")
+    model, _ = entry.load()("random", **entry.options)
+    return lift_with(registry, model, strategy, **options)
+
+
+@pytest.mark.parametrize("mode, classes", [("frozen", 6), ("finetune", 6), ("frozen", 2), ("finetune", 2)])
+def test_seg_step_trains_the_head_and_the_backbone_only_when_finetuning(registry, mode, classes):
+    from liftbench.bench.segstep import make_seg_step
+    from liftbench.segmentation.decoder import ProgressiveUpHead
+
+    lifted = _lifted_tiny(registry, "pcg", checkpoint=mode == "finetune")
+    before = {k: v.clone() for k, v in lifted.state_dict().items()}
+    volumes = torch.randn(2, 1, 16, 16, 16)
+    step, sizes = make_seg_step(lifted, volumes, mode, classes, "fp32", "cpu")
+    step()
+    step()
+    changed = [k for k, v in lifted.state_dict().items() if not torch.equal(v, before[k])]
+    if mode == "frozen":
+        assert changed == [] and all(p.grad is None for p in lifted.parameters())
+    else:
+        assert changed and all(p.grad is not None for p in lifted.parameters() if p.requires_grad)
+    figures = sizes()
+    head = ProgressiveUpHead(64, 1 if classes == 2 else classes, hidden=512)  # tiny-vit: 64 channels
+    assert figures["head_parameters"] == sum(p.numel() for p in head.parameters())
+    backbone = sum(p.numel() for p in lifted.parameters())
+    assert figures["trainable_parameters"] == figures["head_parameters"] + (backbone if mode == "finetune" else 0)
+    assert figures["state_memory_mb"] * 2**20 > 4 * figures["head_parameters"] * 4  # weights, grads, 2 moments
+
+
+def test_seg_step_runs_in_bf16(registry):
+    from liftbench.bench.segstep import make_seg_step
+
+    step, _ = make_seg_step(_lifted_tiny(registry, "2d"), torch.randn(1, 1, 16, 16, 16), "finetune", 6, "bf16", "cpu")
+    step()
+
+
+@pytest.mark.parametrize("mode", ["frozen", "finetune"])
+def test_seg_sweep_rows_carry_mode_and_head_parameters(registry, tmp_path, mode):
+    settings = BenchSettings(sizes=(16,), seg=mode, seg_classes=2, checkpoint=mode == "finetune", **FAST)
+    run_sweep(registry, registry.resolve("backbone", "tiny-vit"), registry.resolve("strategy", "2d,pcg"), settings,
+              tmp_path, log=lambda m: None)  # fmt: skip
+    frame = read_results(tmp_path).frame
+    ok = frame[frame["status"] == "ok"]
+    assert set(frame["status"]) == {"ok"} and set(frame["protocol"]) == {f"bench-seg-{mode}"}
+    assert set(frame["backbone_mode"]) == {"train" if mode == "finetune" else "eval"}
+    options = json.loads(ok["options"].iloc[0])
+    assert options["seg"] == mode and options["seg_classes"] == 2
+    assert options.get("checkpoint", False) == (mode == "finetune")
+    heads = ok[ok["metric"] == "head_parameters"]["value"]
+    assert len(heads) == 2 and heads.nunique() == 1 and heads.iloc[0] > 1e6
+    assert (ok["metric"] == "state_memory_mb").sum() == 2 and (ok["metric"] == "volumes_per_second").sum() == 2
+    text = write_report(frame, tmp_path)[0].read_text()
+    assert "# Segmentation training step" in text and "ViT-L 32 / 87 GB" in text
+    assert "| head params | state MB |" in text
+    assert "binary, one logit channel" in text
+
+
+def test_forward_rows_keep_their_options_and_keys():
+    """Adding the seg fields must not change forward/train rows: same options, same file names as before."""
+    from liftbench.bench.sweep import bench_key
+
+    settings = BenchSettings()
+    assert settings.options() == {"dtype": "fp32", "train": False, "warmup": 2, "repeats": 5, "matmul_n": 2048}
+    assert bench_key("vits", "pcg", 64, 1, settings) != bench_key("vits", "pcg", 64, 1, BenchSettings(seg="frozen"))
+    frozen, finetune = BenchSettings(seg="frozen"), BenchSettings(seg="finetune")
+    assert bench_key("vits", "pcg", 64, 1, frozen) != bench_key("vits", "pcg", 64, 1, finetune)
+
+
+@pytest.mark.parametrize("argv", [["--seg", "linear"], ["--seg", "frozen", "--train"], ["--seg-classes", "6"],
+                                  ["--seg", "frozen", "--seg-classes", "1"], ["--seg", "frozen", "--checkpoint"],
+                                  ["--checkpoint"]])  # fmt: skip
+def test_bench_seg_user_mistakes(registry, tmp_path, monkeypatch, argv):
+    from liftbench.commands.bench import add_parser, bench_command
+
+    monkeypatch.setattr("liftbench.plugins.build_registry", lambda *a, **k: registry)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--disable-plugin", action="append", default=[])
+    add_parser(parser.add_subparsers(dest="command"))
+    with pytest.raises(UsageError):
+        bench_command(parser.parse_args(["bench", *argv, "--results", str(tmp_path)]))

@@ -7,12 +7,18 @@ PCm on a CNN when PCg is also requested: they are identical there) is recorded a
 configuration that runs out of memory is recorded as failed with error ``"out of memory"``, and any
 other error as failed with its message — the sweep goes on in every case. The backbone is built
 once per backbone and lifted anew per strategy (``unlift`` restores it), so strategies share weights.
+
+With ``seg`` set the measured call is a segmentation training step (:mod:`.segstep`), recorded under
+protocol ``bench-seg-frozen`` or ``bench-seg-finetune`` with the head's parameter count and the memory held
+between steps as extra metrics. ``checkpoint`` lifts with activation checkpointing where the lifter has it
+(the ViT lifters); the row's options say whether it was applied.
 """
 
 from __future__ import annotations
 
 import gc
 import hashlib
+import inspect
 import json
 import traceback
 from collections.abc import Callable, Sequence
@@ -25,8 +31,9 @@ import torch
 
 from liftbench.bench.flops import count_flops
 from liftbench.bench.measure import is_out_of_memory, matmul_peak_gflops, peak_memory_mb, time_call
+from liftbench.bench.segstep import make_seg_step
 from liftbench.errors import CannotLiftError
-from liftbench.lifting.api import lift_with
+from liftbench.lifting.api import backbone_family, lift_with
 from liftbench.provenance import now, provenance
 from liftbench.registry import Entry, Registry
 from liftbench.results import write_run
@@ -48,16 +55,38 @@ class BenchSettings:
     repeats: int = 5
     weights: str = "random"
     matmul_n: int = 2048
+    seg: str = ""  # "", "frozen" or "finetune": a segmentation training step instead
+    seg_classes: int = 6
+    checkpoint: bool = False
 
     @property
     def protocol(self) -> str:
+        if self.seg:
+            return f"bench-seg-{self.seg}"
         return "bench-train" if self.train else "bench-forward"
+
+    @property
+    def backbone_mode(self) -> str:
+        return "train" if self.train or self.seg == "finetune" else "eval"
+
+    def options(self) -> dict[str, Any]:
+        """What goes into each row's ``options`` (besides the batch); seg and checkpoint fields only when used,
+        so forward and train rows keep the options (and keys) they always had."""
+        left_out = ("sizes", "batches", "device", "weights", "seg", "seg_classes", "checkpoint")
+        options = {k: v for k, v in asdict(self).items() if k not in left_out}
+        if self.seg:
+            options.update(seg=self.seg, seg_classes=self.seg_classes)
+        return options
 
 
 def bench_key(backbone: str, strategy: str, size: int, batch: int, settings: BenchSettings) -> str:
     """The result file's name: a hash of what defines the configuration (not of how often it is timed)."""
     spec = {"kind": "bench", "backbone": backbone, "strategy": strategy, "size": size, "batch": batch,
             "device": settings.device, "dtype": settings.dtype, "train": settings.train, "weights": settings.weights}
+    if settings.seg:
+        spec.update(seg=settings.seg, seg_classes=settings.seg_classes)
+    if settings.checkpoint:
+        spec["checkpoint"] = True
     return "bench-" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -94,7 +123,13 @@ def measure(lifted: torch.nn.Module, size: int, batch: int, settings: BenchSetti
     """Every metric of one configuration (see the module docstring for the method)."""
     gen = torch.Generator().manual_seed(0)
     volumes = torch.randn(batch, 1, size, size, size, generator=gen).to(settings.device)
-    step = make_step(lifted, volumes, settings)
+    sizes: Callable[[], dict[str, float]] = dict
+    if settings.seg:
+        step, sizes = make_seg_step(
+            lifted, volumes, settings.seg, settings.seg_classes, settings.dtype, settings.device
+        )
+    else:
+        step = make_step(lifted, volumes, settings)
     flops = count_flops(step)  # also the first warm-up call
     memory = peak_memory_mb(step, settings.device)
     peak = matmul_peak_gflops(settings.device, DTYPES[settings.dtype], n=settings.matmul_n)
@@ -106,9 +141,19 @@ def measure(lifted: torch.nn.Module, size: int, batch: int, settings: BenchSetti
         "latency_ms_min": timing.min_ms, "latency_ms_max": timing.max_ms,
         "volumes_per_second": batch / seconds, "peak_memory_mb": memory,
         "gflops_per_volume": flops / batch / 1e9, "achieved_gflops": achieved,
-        "achieved_fraction_of_matmul_peak": achieved / peak, "matmul_peak_gflops": peak,
+        "achieved_fraction_of_matmul_peak": achieved / peak, "matmul_peak_gflops": peak, **sizes(),
     }
 
+
+def lift_options(registry: Registry, model: torch.nn.Module, strategy: str, checkpoint: bool) -> dict[str, Any]:
+    """``{"checkpoint": True}`` when asked for and the strategy's lifter for this model takes it, else ``{}``."""
+    if not checkpoint:
+        return {}
+    entry = registry.get("strategy", strategy)
+    family = backbone_family(model)
+    if family in entry.families and "checkpoint" in inspect.signature(entry.load(family)).parameters:
+        return {"checkpoint": True}
+    return {}
 
 
 def _cleanup(device: str) -> None:
@@ -127,17 +172,18 @@ def run_sweep(
 ) -> list[dict[str, Any]]:
     """Measure every configuration, write ``<results_dir>/<key>.parquet`` for each; return all rows."""
     chosen = [s.name for s in strategies]
-    options = {k: v for k, v in asdict(settings).items() if k not in ("sizes", "batches", "device", "weights")}
+    options = settings.options()
     all_rows: list[dict[str, Any]] = []
     for backbone in backbones:
         torch.manual_seed(0)
         model, weights = backbone.load()(settings.weights, **backbone.options)
         model = model.to(settings.device)
         for strategy in strategies:
-            reason, lifted = lift_skip_reason(backbone, strategy, chosen), None
+            reason, lifted, extra_options = lift_skip_reason(backbone, strategy, chosen), None, {}
             if not reason:
                 try:
-                    lifted = lift_with(registry, model, strategy.name)
+                    extra_options = lift_options(registry, model, strategy.name, settings.checkpoint)
+                    lifted = lift_with(registry, model, strategy.name, **extra_options)
                 except CannotLiftError as exc:
                     reason = str(exc)
             described = lifted.describe() if lifted is not None else {"schedule": "", "pooling": ""}
@@ -150,8 +196,9 @@ def run_sweep(
                         "backbone_model": backbone.architecture,
                         "weights": weights.source, "weights_sha256": weights.sha256, "strategy": strategy.name,
                         "schedule": described.get("schedule", ""), "pooling": described.get("pooling", ""),
-                        "backbone_mode": "train" if settings.train else "eval", "protocol": settings.protocol,
-                        "seed": 0, "options": json.dumps({**options, "batch": batch}, sort_keys=True), "split": "",
+                        "backbone_mode": settings.backbone_mode, "protocol": settings.protocol,
+                        "seed": 0, "split": "",
+                        "options": json.dumps({**options, **extra_options, "batch": batch}, sort_keys=True),
                         "created_at": now(), **provenance(settings.device),
                     }
                     label = f"{backbone.name} {strategy.name} {size}^3 batch {batch}"

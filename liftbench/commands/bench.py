@@ -4,6 +4,11 @@ Random weights by default: cost does not depend on weight values, and a benchmar
 download. Results go to ``<results>/<key>.parquet`` (``kind="bench"``), ``<results>/bench.md`` and
 ``<results>/plots/``. A failed or out-of-memory configuration is recorded and the sweep goes on; the
 command then exits with status 1, like ``liftbench run`` with failed runs.
+
+``--seg frozen|finetune`` times one training step of ``seg-linear`` / ``seg-finetune`` instead (dense maps,
+the authors' decoder, their loss, AdamW; see :mod:`liftbench.bench.segstep`), for ``--seg-classes`` classes
+(6: MMWHS-like, 2: LIDC-like binary with one logit channel). ``--checkpoint`` (activation checkpointing)
+applies wherever gradients flow through the backbone: ``--train`` and ``--seg finetune``.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from pathlib import Path
 from liftbench.errors import ExitCode, UsageError
 
 DTYPES = ("fp32", "bf16")
+SEG_MODES = ("frozen", "finetune")
 
 
 def add_parser(subparsers) -> None:
@@ -25,6 +31,12 @@ def add_parser(subparsers) -> None:
     bench.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     bench.add_argument("--dtype", default="fp32", help="fp32 or bf16 (autocast) (default fp32)")
     bench.add_argument("--train", action="store_true", help="measure forward + backward + AdamW step instead of forward")
+    bench.add_argument("--seg", default="", metavar="frozen|finetune",
+                       help="time one segmentation training step instead (frozen: seg-linear, finetune: seg-finetune)")
+    bench.add_argument("--seg-classes", type=int, default=None,
+                       help="classes of the --seg step: 6 (MMWHS-like, default) or 2 (LIDC-like, one logit channel)")
+    bench.add_argument("--checkpoint", action="store_true",
+                       help="activation checkpointing of the ViT blocks (with --train or --seg finetune)")
     bench.add_argument("--repeats", type=int, default=5, help="timed calls per configuration (default 5)")
     bench.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (default 2)")
     bench.add_argument("--weights", default="random", help="random (default), pretrained, or a checkpoint path")
@@ -54,6 +66,24 @@ def check_device(device: str) -> str:
     raise UsageError(f"invalid --device {device!r}: use cpu or cuda")
 
 
+def check_seg(args) -> tuple[str, int]:
+    """``(--seg mode or "", classes)``, refusing combinations that would measure something else than asked."""
+    seg = getattr(args, "seg", "") or ""
+    classes = getattr(args, "seg_classes", None)
+    checkpoint = getattr(args, "checkpoint", False)
+    if seg and seg not in SEG_MODES:
+        raise UsageError(f"invalid --seg {seg!r}: use {' or '.join(SEG_MODES)}")
+    if seg and args.train:
+        raise UsageError("--seg and --train measure different steps: give one of them")
+    if classes is not None and not seg:
+        raise UsageError("--seg-classes applies to the segmentation step: add --seg frozen or --seg finetune")
+    if classes is not None and classes < 2:
+        raise UsageError(f"invalid --seg-classes {classes}: at least 2 (background counted; 2: binary)")
+    if checkpoint and not (args.train or seg == "finetune"):
+        raise UsageError("--checkpoint is for a backward through the backbone: add --train or --seg finetune")
+    return seg, 6 if classes is None else classes
+
+
 def bench_command(args) -> int:
     from liftbench.bench.report import write_report
     from liftbench.bench.sweep import BenchSettings, run_sweep
@@ -64,10 +94,12 @@ def bench_command(args) -> int:
         raise UsageError(f"invalid --dtype {args.dtype!r}: use {' or '.join(DTYPES)}")
     if args.repeats < 1 or args.warmup < 0:
         raise UsageError("--repeats must be at least 1 and --warmup at least 0")
+    seg, seg_classes = check_seg(args)
     settings = BenchSettings(
         sizes=parse_ints(args.sizes, "--sizes"), batches=parse_ints(args.batch, "--batch"),
         device=check_device(args.device), dtype=args.dtype, train=args.train,
         warmup=args.warmup, repeats=args.repeats, weights=args.weights,
+        seg=seg, seg_classes=seg_classes, checkpoint=args.checkpoint,
     )
     registry = build_registry(getattr(args, "disable_plugin", []))
     warn_plugin_errors(registry)
