@@ -9,6 +9,7 @@ repeated to the backbone's channels, normalised with the backbone's own mean/std
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -37,6 +38,17 @@ class VolumeSplit:
 
     def __len__(self) -> int:
         return len(self.volumes)
+
+    def fingerprint(self) -> str:
+        """A hash of the split's volumes and masks: what a cache of its features must match (moving MMWHS cases
+        between the training and test folders keeps the counts but changes this)."""
+        digest = hashlib.blake2b(digest_size=12)
+        for array in (self.volumes, self.masks):
+            if array is not None:
+                digest.update(str((array.shape, array.dtype.str)).encode())
+                if array.size:
+                    digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+        return digest.hexdigest()
 
 
 @dataclass

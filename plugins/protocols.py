@@ -75,7 +75,9 @@ FEATDICE = {
     "val_fraction": SELECTION["val_fraction"],
     "split_seed": SELECTION["split_seed"],
     "feature_batch": Option(int, 2, "volumes per backbone forward", flag=False),
-    "dtype": DTYPE,
+    # fp32 by default: the bf16 gate was passed on classification probes, and a map thresholded at 0.9 after
+    # min-max is sensitive to the last digits
+    "dtype": replace(DTYPE, default="fp32"),
 }  # fmt: skip
 SEG_LINEAR = {
     "iterations": Option(int, 20000, "optimizer updates (the authors' and the paper's 20k)"),

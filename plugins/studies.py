@@ -1,4 +1,4 @@
-"""Built-in studies: the PlaneCycle paper's tables, the demo and the committed synthetic comparison.
+"""Built-in studies: the PlaneCycle paper's tables, the demo and the committed synthetic comparisons.
 
 Each is a study file shipped with liftbench (``liftbench/studies/*.toml``, the format of ``docs/studies.md``)
 and registered by name, so ``liftbench run --study paper-table1`` runs it and ``liftbench list studies`` shows
@@ -11,9 +11,11 @@ from liftbench import hookimpl
 STUDIES = {
     "paper-table1": "the PlaneCycle paper's Table 1 (table1-probe) on the six MedMNIST sets, 5 seeds",
     "paper-table2": "the PlaneCycle paper's Table 2 (table2-finetune) on the six MedMNIST sets, 5 seeds",
-    "paper-table3": "the PlaneCycle paper's Table 3 (segmentation: featdice, seg-linear, seg-finetune), seed 1",
+    "paper-table3": "the PlaneCycle paper's Table 3 (segmentation: featdice, seg-linear, seg-finetune), seed 42",
     "demo": "what `liftbench` with no arguments runs: built-in shape-pretrained backbones, synthetic 32^3, 3 seeds",
     "synthetic-comparison": "the committed synthetic comparison (results/demo): the demo's grid written there",
+    "synthetic-segmentation": "the committed synthetic segmentation comparison (results/synthetic-seg): featdice and "
+    "seg-linear-cached with the built-in backbones, every strategy",
 }
 
 

@@ -240,3 +240,40 @@ def test_table3_command_runs_on_tiny_files_in_the_exact_layouts(tmp_path):
     assert '"reference": "centre"' in notes and '"inplane": 48' in notes
     mmwhs = rows.loc[(rows["dataset"] == "mmwhs-ct") & (rows["protocol"] == "featdice"), "notes"].iloc[0]
     assert '"procedure": "prototype"' in mmwhs
+
+
+def test_same_run_gives_the_same_dice_whether_or_not_the_backbone_was_already_built(registry, tmp_path):
+    """The decoder's init is seeded after the backbone is fetched: a reused (memoised) backbone and a freshly
+    built one give the same run the same result."""
+    from liftbench.protocols.context import _memo
+
+    _memo.clear()
+    first = run_grid(registry, tmp_path / "a", protocols="seg-linear", options=SEG_QUICK)
+    again = run_grid(registry, tmp_path / "b", protocols="seg-linear", options=SEG_QUICK)  # backbone memoised now
+    pick = lambda rows: rows.loc[(rows["metric"] == "dice") & (rows["split"] == "test"), "value"].tolist()  # noqa: E731
+    assert pick(first) == pick(again)
+
+
+def test_threshold_sweep_counts_nan_as_background():
+    from liftbench.segmentation.dice import threshold_sweep
+
+    truth = torch.zeros(1, 2, 4, 4, dtype=torch.long)
+    truth[0, 0, :2, :2] = 1
+    prob = truth.double().clone()
+    prob[0, 1, 3, 3] = float("nan")
+    assert threshold_sweep(prob, truth, [0.5]).tolist() == [[1.0]]
+
+
+def test_a_refused_layers_choice_leaves_the_cnn_unpatched(registry, tmp_path):
+    with pytest.raises(UsageError, match="layers=last"):  # a user mistake stops the grid ...
+        run_grid(registry, tmp_path, backbones="tiny-cnn", strategies="acs", protocols="seg-linear", options=SEG_QUICK | {"layers": "four_last"})
+    rows = run_grid(registry, tmp_path / "again", backbones="tiny-cnn", strategies="acs", protocols="seg-linear", options=SEG_QUICK)
+    assert set(rows["status"]) == {"ok"}
+
+
+def test_seg_feature_cache_follows_the_data(registry, tmp_path):
+    """Other volumes (another synthetic seed) under the same names: a new cache entry, not the stale one."""
+    base = {"n_train": 9, "n_val": 6, "n_test": 6}
+    run_grid(registry, tmp_path, protocols="seg-linear-cached", options=SEG_QUICK, dataset_options=base)
+    run_grid(registry, tmp_path, protocols="seg-linear-cached", options=SEG_QUICK, dataset_options=base | {"seed": 1})
+    assert len(list((tmp_path / "cache" / "seg-features").glob("*.pt"))) == 2

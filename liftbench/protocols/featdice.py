@@ -76,7 +76,10 @@ def run(ctx: RunContext) -> ProtocolResult:
         if select:
             _, val, how = selection_splits(dataset, "val", options["val_fraction"], options["split_seed"])
             val_scores = _scores(ctx, lifted, dataset, val, procedure, reference, thresholds, options)
-            threshold = thresholds[int(np.nanargmax([mean_dice(val_scores[:, [j]]) for j in range(len(thresholds))]))]
+            means = [mean_dice(val_scores[:, [j]]) for j in range(len(thresholds))]
+            if all(np.isnan(means)):
+                raise UsageError(f"select_threshold: no validation volume of {dataset.name!r} has a non-empty mask")
+            threshold = thresholds[int(np.nanargmax(means))]
             selected_on = how["selected_on"]
             notes.update({k: v for k, v in how.items() if k != "selected_on"})
         test = _scores(ctx, lifted, dataset, dataset.splits["test"], procedure, reference, thresholds, options)

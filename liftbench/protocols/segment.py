@@ -52,7 +52,8 @@ from liftbench.segmentation.splits import selection_splits
 # The released configs' batch sizes: (frozen, fine-tuned); other datasets take DEFAULT_BATCH.
 AUTHORS_BATCH = {"lidc": (12, 4), "mmwhs-ct": (8, 8), "mmwhs-mri": (8, 8)}
 DEFAULT_BATCH = (8, 4)
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+AUGMENT_STREAM = 1  # the augmentation generator is seeded by (seed, this): a stream apart from the batch order
 
 MapsFn = Callable[[str, np.ndarray, bool], list[torch.Tensor]]
 
@@ -113,23 +114,28 @@ def _eval_steps(total: int, every: int) -> set[int]:
     return {u for u in range(1, total + 1) if (u - 1) % every == 0} | {total}
 
 
-def _cache_path(ctx: RunContext, lifted, options: dict, weights_sha: str) -> Path:
+def _cache_path(ctx: RunContext, lifted, options: dict, weights_sha: str, data: dict[str, str]) -> Path:
+    """Where the frozen maps are cached: keyed by everything they depend on, the data's own fingerprint included
+    (``data``: split -> :meth:`VolumeSplit.fingerprint`), so edited files never meet stale features."""
     spec = ctx.spec
     parts = {"v": CACHE_VERSION, "dataset": spec.dataset, "size": spec.size, "dataset_options": spec.dataset_options,
              "backbone": spec.backbone, "weights_sha256": weights_sha, "lifting": lifted.describe(),
-             "layers": options["layers"], "dtype": options["dtype"]}  # fmt: skip
+             "layers": options["layers"], "dtype": options["dtype"], "data": data}  # fmt: skip
     key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
     return Path(ctx.cache_dir) / "seg-features" / f"{key}.pt"
 
 
 @torch.inference_mode()
-def _cached_maps(ctx: RunContext, lifted, dataset: VolumeDataset, options: dict, weights_sha: str) -> tuple[dict, float]:
-    """Frozen dense maps ``{split: (N, C, d, h, w)}`` of every split (eval mode), from the disk cache if present."""
-    path = _cache_path(ctx, lifted, options, weights_sha)
+def _cached_maps(ctx: RunContext, lifted, dataset: VolumeDataset, options: dict, weights_sha: str, data: dict[str, str]) -> tuple[dict, float]:
+    """Frozen dense maps ``{split: (N, C, d, h, w)}`` of every split (eval mode), from the disk cache if present
+    (memory-mapped: LIDC's maps can be tens of GB, and a run reads only its batches' rows)."""
+    path = _cache_path(ctx, lifted, options, weights_sha, data)
     if path.exists():
-        stored = torch.load(path, map_location="cpu", weights_only=True)
-        ctx.log(f"segmentation feature cache hit {path.name}")
-        return {s: stored[s] for s in dataset.splits}, float(stored["volumes_per_second"])
+        stored = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        if all(len(stored[s]) == len(split) for s, split in dataset.splits.items()):
+            ctx.log(f"segmentation feature cache hit {path.name}")
+            return {s: stored[s] for s in dataset.splits}, float(stored["volumes_per_second"])
+        ctx.log(f"segmentation feature cache entry {path.name} does not match the data; recomputing")
     model = lifted.model
     mean, std = ctx.normalisation(model)
     lifted.eval()
@@ -143,12 +149,11 @@ def _cached_maps(ctx: RunContext, lifted, dataset: VolumeDataset, options: dict,
                          f"{free / 2**30:.1f} GiB are free; use seg-linear (features recomputed every step) or --cache-dir")  # fmt: skip
     start, maps = time.perf_counter(), {}
     for name, split in dataset.splits.items():
-        parts = []
+        maps[name] = torch.empty((len(split), *probe.shape[1:]), dtype=torch.float32)  # filled in place: no 2x peak
         for index in batches(len(split), options["eval_batch"]):
             x, _ = seg_batch(dataset, split, index, "network", mean, std)
             with autocast(ctx.device, options["dtype"]):
-                parts.append(torch.cat(dense_maps(lifted, x.to(ctx.device)), dim=1).float().cpu())
-        maps[name] = torch.cat(parts) if parts else probe.new_zeros((0, *probe.shape[1:])).cpu()
+                maps[name][index[0] : index[-1] + 1] = torch.cat(dense_maps(lifted, x.to(ctx.device)), dim=1).float().cpu()
     vps = sum(len(s) for s in dataset.splits.values()) / max(time.perf_counter() - start, 1e-9)
     path.parent.mkdir(parents=True, exist_ok=True)
     replace_atomic(path, lambda tmp: torch.save({**maps, "volumes_per_second": torch.tensor(vps)}, tmp))
@@ -163,6 +168,12 @@ def _check(options: dict, dataset: VolumeDataset, protocol: str) -> None:
     for name in ("iterations", "eval_every", "eval_batch"):
         if options[name] < 1:
             raise UsageError(f"option {name} must be at least 1, got {options[name]}")
+    if options["batch_size"] < 0:
+        raise UsageError(f"option batch_size must be 0 (the authors' per dataset) or positive, got {options['batch_size']}")
+    if options["hidden"] < 16 or options["hidden"] % 16:
+        raise UsageError(f"option hidden must be a positive multiple of 16 (four up-blocks halve it), got {options['hidden']}")
+    if not 0.0 <= options["dropout"] < 1.0:
+        raise UsageError(f"option dropout must lie in [0, 1), got {options['dropout']}")
     if not 0 <= options["warmup"] < options["iterations"]:
         raise UsageError(f"option warmup must lie in [0, iterations), got {options['warmup']}")
 
@@ -184,28 +195,34 @@ def train(ctx: RunContext, mode: str) -> ProtocolResult:
     torch.manual_seed(spec.seed)
     model, weights = ctx.backbone(fresh=finetune)
     mean, std = ctx.normalisation(model)
-    lifted = lift_for_training(ctx, model, options["checkpoint"]) if finetune else ctx.lift(model)
-    configure(lifted, options["layers"])
     batch = min(batch_size(options, dataset.name, finetune), len(train_split))
-    rng = np.random.default_rng(spec.seed)
+    order_rng = np.random.default_rng(spec.seed)  # batch order, apart from the augmentation draws: changing
+    augment_rng = np.random.default_rng([spec.seed, AUGMENT_STREAM])  # augment= must not reorder the batches
+    data = {name: split.fingerprint() for name, split in dataset.splits.items()}
     stack = ExitStack()
+    lifted = lift_for_training(ctx, model, options["checkpoint"]) if finetune else ctx.lift(model)
     try:
+        configure(lifted, options["layers"])
         lifted.to(device)
         if cached:
-            stored, extraction_vps = _cached_maps(ctx, lifted, dataset, options, weights.sha256)
-            carved = "val_carved_from_train" in how
-            feature_rows = {"train": stored["train"], "select": stored["val" if how["selected_on"] == "val" and not carved else how["selected_on"]], "test": stored["test"]}
-            if carved:  # the carved split's rows of the cached training features
+            stored, extraction_vps = _cached_maps(ctx, lifted, dataset, options, weights.sha256, data)
+            # (features, rows): a split's rows of a cached tensor, indexed per batch (no copy of a carved split)
+            everything = {name: np.arange(len(t)) for name, t in stored.items()}
+            source = "val" if how["selected_on"] == "val" else "test"
+            feature_rows = {"train": (stored["train"], everything["train"]), "select": (stored[source], everything[source]),
+                            "test": (stored["test"], everything["test"])}  # fmt: skip
+            if "val_carved_from_train" in how:  # the carved split's rows of the cached training features
                 order = np.random.default_rng(options["split_seed"]).permutation(len(dataset.splits["train"]))
                 count = how["val_carved_from_train"]
-                feature_rows["select"] = stored["train"][np.sort(order[:count])]
-                feature_rows["train"] = stored["train"][np.sort(order[count:])]
-            channels = feature_rows["train"].shape[1]
+                feature_rows["select"] = (stored["train"], np.sort(order[:count]))
+                feature_rows["train"] = (stored["train"], np.sort(order[count:]))
+            channels = stored["train"].shape[1]
         else:
             extraction_vps = None
             with torch.no_grad():
                 x, _ = seg_batch(dataset, train_split, [0], "network", mean, std)
                 channels = sum(m.shape[1] for m in dense_maps(lifted.eval(), x.to(device)))
+        torch.manual_seed(spec.seed)  # the head's init: the same whether or not the backbone was already built
         head = ProgressiveUpHead(channels, 1 if scorer.binary else len(names), hidden=options["hidden"], dropout=options["dropout"]).to(device)
         groups = [{"params": list(head.parameters()), "lr": options["lr"]}]
         if finetune:
@@ -220,7 +237,8 @@ def train(ctx: RunContext, mode: str) -> ProtocolResult:
 
         def maps_of(which: str, index: np.ndarray, training: bool) -> list[torch.Tensor]:
             if cached:
-                return [feature_rows[which][index].to(device)]
+                features, rows = feature_rows[which]
+                return [features[rows[index]].to(device)]
             split = splits[which]
             x, _ = seg_batch(dataset, split, index, "network", mean, std)
             grad = training and finetune
@@ -242,10 +260,10 @@ def train(ctx: RunContext, mode: str) -> ProtocolResult:
 
         evaluate_after = _eval_steps(options["iterations"], options["eval_every"])
         best = {"dice": -math.inf, "step": 0, "threshold": None, "test": None}
-        order, position, train_time, trained = rng.permutation(len(train_split)), 0, 0.0, 0
+        order, position, train_time, trained = order_rng.permutation(len(train_split)), 0, 0.0, 0
         for update in range(1, options["iterations"] + 1):
             if position >= len(order):
-                order, position = rng.permutation(len(train_split)), 0
+                order, position = order_rng.permutation(len(train_split)), 0
             index = np.sort(order[position : position + batch])
             position += batch
             start = time.perf_counter()
@@ -254,7 +272,7 @@ def train(ctx: RunContext, mode: str) -> ProtocolResult:
             if cached:
                 maps, target = maps_of("train", index, True), _targets(dataset, train_split, index)
             else:
-                x, target = seg_batch(dataset, train_split, index, "network", mean, std, augment=options["augment"], rng=rng)
+                x, target = seg_batch(dataset, train_split, index, "network", mean, std, augment=options["augment"], rng=augment_rng)
                 grad_ctx = nullcontext() if finetune else torch.no_grad()
                 with grad_ctx, autocast(device, options["dtype"]):
                     maps = dense_maps(lifted, x.to(device))
@@ -264,6 +282,8 @@ def train(ctx: RunContext, mode: str) -> ProtocolResult:
             with autocast(device, options["dtype"]) if finetune else nullcontext():
                 logits = head(maps, size=tuple(target.shape[1:]))
             loss = seg_loss(logits.float(), target, len(names))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss ({loss.item()}) at update {update}; lower lr or use dtype=fp32")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if options["grad_clip"] > 0:
@@ -282,6 +302,7 @@ def train(ctx: RunContext, mode: str) -> ProtocolResult:
     finally:
         stack.close()
         lifted.collect = ()
+        lifted.eval()  # the shared backbone goes back in eval mode, whatever happened
         lifted.unlift()
     if best["test"] is None:
         raise ValueError(f"{how['selected_on']} Dice undefined at every evaluation: no {how['selected_on']} volume has a non-empty mask")
@@ -295,8 +316,9 @@ def train(ctx: RunContext, mode: str) -> ProtocolResult:
     notes = {
         "threshold": None if best["threshold"] is None else float(best["threshold"]),
         "backbone_mode": "train" if finetune or options["backbone_mode"] == "train" else "eval",
-        "selected_iteration": best["step"], "batch_size": batch, "augment": "none" if cached else options["augment"],
-        "train_volumes_per_second": trained / max(train_time, 1e-9), "classes": list(names),
+        "selected_iteration": best["step"], "batch_size": batch,
+        "augment": "none" if cached or dataset.augment is None else options["augment"],
+        "train_volumes_per_second": trained / max(train_time, 1e-9), "classes": list(names), "data": data,
         **{k: v for k, v in how.items() if k != "selected_on"},
     }  # fmt: skip
     return ProtocolResult(metrics=metrics, selected_on=how["selected_on"], volumes_per_second=extraction_vps,

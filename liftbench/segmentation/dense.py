@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from liftbench.errors import UsageError
+from liftbench.errors import PluginError, UsageError
 from liftbench.lifting.base import Lifted
 
 LAYER_CHOICES = ("last", "four_last", "four_even")
@@ -57,4 +57,9 @@ def configure(lifted: Lifted, choice: str) -> int:
 def dense_maps(lifted: Lifted, x: torch.Tensor) -> list[torch.Tensor]:
     """The configured patch maps of input ``x`` (B, C, D, H, W), each ``(B, E, d, h, w)``."""
     features = lifted(x)
-    return list(features.layers) if lifted.collect else [features.patches]
+    if not lifted.collect:
+        return [features.patches]
+    if len(features.layers) != len(lifted.collect):
+        raise PluginError(f"lifter {type(lifted).__name__} ({lifted.strategy}) returned {len(features.layers)} intermediate maps "
+                          f"for blocks {list(lifted.collect)}: a ViT lifter must honour Lifted.collect (docs/segmentation.md)")  # fmt: skip
+    return list(features.layers)

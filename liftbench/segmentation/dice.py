@@ -102,6 +102,7 @@ def threshold_sweep(
         t = truth[part].flatten(1).to(device=prob.device) != 0
         n = p.shape[0]
         exceeded = torch.bucketize(p, sorted_thr, right=False)  # #thresholds strictly below each voxel's prob
+        exceeded = torch.where(torch.isnan(p), 0, exceeded)  # NaN > t is false for every t, as prob > thr says
         offsets = exceeded + (n_thr + 1) * torch.arange(n, device=p.device).unsqueeze(1)
         per_bucket = torch.bincount(offsets.flatten(), minlength=n * (n_thr + 1)).view(n, n_thr + 1)
         in_truth = torch.bincount(offsets[t], minlength=n * (n_thr + 1)).view(n, n_thr + 1)
