@@ -277,3 +277,14 @@ def test_seg_feature_cache_follows_the_data(registry, tmp_path):
     run_grid(registry, tmp_path, protocols="seg-linear-cached", options=SEG_QUICK, dataset_options=base)
     run_grid(registry, tmp_path, protocols="seg-linear-cached", options=SEG_QUICK, dataset_options=base | {"seed": 1})
     assert len(list((tmp_path / "cache" / "seg-features").glob("*.pt"))) == 2
+
+
+def test_decoder_up_blocks_follow_the_stride():
+    from liftbench.segmentation.decoder import ProgressiveUpHead, up_blocks_for
+
+    assert up_blocks_for(10, 160) == 4 and up_blocks_for(4, 64) == 4  # patch-16 ViTs: the authors' head
+    assert up_blocks_for(4, 32) == 3 and up_blocks_for(2, 64) == 5 and up_blocks_for(32, 32) == 1
+    head = ProgressiveUpHead(64, 2, hidden=64, up_blocks=3)
+    assert head(torch.randn(1, 64, 5, 4, 4)).shape == (1, 2, 5, 32, 32)
+    with pytest.raises(ValueError, match="divisible by 32"):
+        ProgressiveUpHead(64, 2, hidden=48, up_blocks=5)

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from liftbench.protocols.features import autocast
-from liftbench.segmentation.decoder import ProgressiveUpHead
+from liftbench.segmentation.decoder import ProgressiveUpHead, up_blocks_for
 from liftbench.segmentation.dense import configure, dense_maps
 from liftbench.segmentation.losses import seg_loss
 
@@ -71,9 +71,11 @@ def make_seg_step(
     finetune, recipe = mode == "finetune", RECIPE[mode]
     configure(lifted, "last")
     with torch.no_grad(), autocast(device, dtype):
-        channels = sum(m.shape[1] for m in dense_maps(lifted.eval(), volumes[:1]))
+        probe = dense_maps(lifted.eval(), volumes[:1])
+    channels = sum(m.shape[1] for m in probe)
     out_channels = 1 if classes == 2 else classes
-    head = ProgressiveUpHead(channels, out_channels, hidden=HIDDEN, dropout=recipe["dropout"]).to(device)
+    up_blocks = up_blocks_for(probe[0].shape[-1], volumes.shape[-1])  # as the protocols choose it (4 for patch 16)
+    head = ProgressiveUpHead(channels, out_channels, hidden=HIDDEN, dropout=recipe["dropout"], up_blocks=up_blocks).to(device)
     groups = [{"params": list(head.parameters()), "lr": recipe["lr"]}]
     if finetune:
         groups.append({"params": list(lifted.parameters()), "lr": recipe["lr"] * recipe["backbone_lr_scale"]})

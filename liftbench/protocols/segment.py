@@ -42,7 +42,7 @@ from liftbench.protocols.features import autocast
 from liftbench.protocols.finetune import lift_for_training
 from liftbench.results import replace_atomic
 from liftbench.segmentation.batches import batches, resize_inplane, seg_batch
-from liftbench.segmentation.decoder import ProgressiveUpHead
+from liftbench.segmentation.decoder import ProgressiveUpHead, up_blocks_for
 from liftbench.segmentation.dense import configure, dense_maps
 from liftbench.segmentation.dice import LIDC_THRESHOLDS, mean_dice, per_volume_dice, threshold_sweep
 from liftbench.segmentation.losses import seg_loss
@@ -216,14 +216,18 @@ def train(ctx: RunContext, mode: str) -> ProtocolResult:
                 count = how["val_carved_from_train"]
                 feature_rows["select"] = (stored["train"], np.sort(order[:count]))
                 feature_rows["train"] = (stored["train"], np.sort(order[count:]))
-            channels = stored["train"].shape[1]
+            channels, feature_side = stored["train"].shape[1], stored["train"].shape[-1]
         else:
             extraction_vps = None
             with torch.no_grad():
                 x, _ = seg_batch(dataset, train_split, [0], "network", mean, std)
-                channels = sum(m.shape[1] for m in dense_maps(lifted.eval(), x.to(device)))
+                probe = dense_maps(lifted.eval(), x.to(device))
+                channels, feature_side = sum(m.shape[1] for m in probe), probe[0].shape[-1]
+        up_blocks = up_blocks_for(feature_side, _targets(dataset, train_split, np.arange(1)).shape[-1])
+        if options["hidden"] % 2**up_blocks:
+            raise UsageError(f"option hidden={options['hidden']} must be divisible by {2**up_blocks} ({up_blocks} up-blocks for this backbone's stride)")
         torch.manual_seed(spec.seed)  # the head's init: the same whether or not the backbone was already built
-        head = ProgressiveUpHead(channels, 1 if scorer.binary else len(names), hidden=options["hidden"], dropout=options["dropout"]).to(device)
+        head = ProgressiveUpHead(channels, 1 if scorer.binary else len(names), hidden=options["hidden"], dropout=options["dropout"], up_blocks=up_blocks).to(device)
         groups = [{"params": list(head.parameters()), "lr": options["lr"]}]
         if finetune:
             groups.append({"params": list(lifted.parameters()), "lr": options["lr"] * options["backbone_lr_scale"]})
@@ -316,7 +320,7 @@ def train(ctx: RunContext, mode: str) -> ProtocolResult:
     notes = {
         "threshold": None if best["threshold"] is None else float(best["threshold"]),
         "backbone_mode": "train" if finetune or options["backbone_mode"] == "train" else "eval",
-        "selected_iteration": best["step"], "batch_size": batch,
+        "selected_iteration": best["step"], "batch_size": batch, "up_blocks": up_blocks,
         "augment": "none" if cached or dataset.augment is None else options["augment"],
         "train_volumes_per_second": trained / max(train_time, 1e-9), "classes": list(names), "data": data,
         **{k: v for k, v in how.items() if k != "selected_on"},

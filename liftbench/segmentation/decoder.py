@@ -8,13 +8,17 @@ W/16) the logits come out at the input resolution (B, K, D, H, W).
 Initialisation is PyTorch's default on purpose: the authors' weight-init routine only matches 2D convolutions,
 of which there are none, so it never runs. Only the classifier bias is zeroed.
 
-``size`` lets backbones with another output stride (patch 8, a CNN's stride 32, 3D CNNs that also shrink depth)
-reuse the same head: the logits are resized trilinearly to the requested volume, which the authors' code also
-does whenever logits and ground truth differ in size.
+``up_blocks`` (default 4, the authors') fits the head to another in-plane stride: a patch-8 ViT needs three
+doublings to reach the input grid, a CNN of stride 32 five (:func:`up_blocks_for`), so the head never computes
+its widest layers at a resolution it then throws away. The protocols pick it from the feature grid; for the
+patch-16 ViTs of the paper it is 4, the authors' head to the layer. ``size`` then resizes the logits
+trilinearly where they still differ from the mask (3D CNNs that also shrink depth), which the authors' code
+also does whenever logits and ground truth differ in size.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -22,6 +26,11 @@ import torch.nn.functional as F
 from torch import nn
 
 UP_BLOCKS = 4
+
+
+def up_blocks_for(feature_side: int, input_side: int) -> int:
+    """Doublings from the feature grid's in-plane side to the input's (4 for a 16-pixel patch; at least 1)."""
+    return max(1, round(math.log2(max(input_side, 1) / max(feature_side, 1))))
 
 
 class UpBlock3D(nn.Sequential):
@@ -48,10 +57,10 @@ class ProgressiveUpHead(nn.Module):
     fine-tuning in the released configs).
     """
 
-    def __init__(self, in_channels: int, num_classes: int, hidden: int = 512, dropout: float = 0.0) -> None:
+    def __init__(self, in_channels: int, num_classes: int, hidden: int = 512, dropout: float = 0.0, up_blocks: int = UP_BLOCKS) -> None:
         super().__init__()
-        if hidden % 2**UP_BLOCKS:
-            raise ValueError(f"hidden={hidden} must be divisible by {2**UP_BLOCKS} (four halvings)")
+        if up_blocks < 1 or hidden % 2**up_blocks:
+            raise ValueError(f"hidden={hidden} must be divisible by {2**up_blocks} ({up_blocks} halvings)")
         self.dropout = nn.Dropout3d(dropout)
         # One group = a LayerNorm over (C, D, h, w) with a per-channel affine, as the authors' "use_layernorm".
         self.input_norm = nn.GroupNorm(1, in_channels)
@@ -60,7 +69,7 @@ class ProgressiveUpHead(nn.Module):
             nn.GroupNorm(8, hidden),
             nn.ReLU(inplace=True),
         )
-        widths = [hidden // 2**i for i in range(UP_BLOCKS + 1)]
+        widths = [hidden // 2**i for i in range(up_blocks + 1)]
         self.up = nn.Sequential(*(UpBlock3D(cin, cout) for cin, cout in zip(widths[:-1], widths[1:], strict=True)))
         self.classifier = nn.Conv3d(widths[-1], num_classes, kernel_size=1, bias=True)
         nn.init.zeros_(self.classifier.bias)
