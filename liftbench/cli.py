@@ -9,6 +9,7 @@ see :mod:`liftbench.commands.plugin_flags`), so the parser is built after the pl
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from liftbench.errors import ExitCode, UsageError
@@ -34,7 +35,8 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     run = sub.add_parser("run", parents=[common], help="run a grid (no arguments: the demo on the synthetic set)")
-    run.add_argument("--study", help="a study file (.toml) or a registered study's name (liftbench list studies); flags override it")
+    run.add_argument("--study", help="a study file (.toml), a results folder holding its study.toml, or a registered study's name "
+                     "(liftbench list studies); flags override it")
     run.add_argument("--strategies", help="comma list, glob or 'all' (default: all)")
     run.add_argument("--backbones", help="comma list, glob or 'all' (default: vits)")
     run.add_argument("--datasets", help="comma list, glob or 'all' (default: synthetic)")
@@ -46,7 +48,7 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
     run.add_argument("--results", help="results folder (default results/latest; the demo writes liftbench-demo)")
     run.add_argument("--data-root", help="folder with dataset files (else $LIFTBENCH_DATA_ROOT, else the dataset's default)")
     run.add_argument("--cache-dir", help="feature cache (default $LIFTBENCH_CACHE or ~/.cache/liftbench)")
-    run.add_argument("--device", help="cpu or cuda (default: the study's, else cpu)")
+    run.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the study's, else cpu)")
     run.add_argument("--executor", help="where runs execute (default: the study's, else local)")
     run.add_argument("--force", action="store_true", help="rerun runs that already have a result")
     run.add_argument("--retry-failed", action="store_true", help="rerun runs recorded as failed")
@@ -142,7 +144,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:  # pragma: no cover
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # `liftbench status | head`: the reader stopped; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes at exit
+        code = ExitCode.OK
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,8 +28,9 @@ Choices, each also stated in a note under every table:
   dataset, metric and protocol by a paired t-test over common seeds (p < 0.05, at least 2 seeds) gets a ``*``.
 
 Committed leaderboards (:func:`check`, :func:`write_all`): ``<results_root>/leaderboard.md`` renders every
-result under the root, and ``<results_root>/<study>/leaderboard.md`` each study folder holding result files;
-all metrics present are shown, without timestamps, so a re-render is byte-identical when nothing changed.
+result under the root, and ``<results_root>/<study>/leaderboard.md`` each study folder holding result files,
+in the layout of the study recorded there (:func:`tables_for`; everything, all metrics, without one), with no
+timestamps, so a re-render is byte-identical when nothing changed.
 """
 
 from __future__ import annotations
@@ -188,10 +189,14 @@ def _cell(per_seed: dict, mean: float | None = None) -> Cell:
     return Cell(mean=m if mean is None else mean, std=std, n=len(values))
 
 
+def _several_sizes(f: pd.DataFrame) -> bool:
+    """Whether a size joins the row label: only when one dataset was run at several sizes (LIDC at 160 beside
+    MMWHS at 64 is one configuration: each dataset's own size)."""
+    return bool((f.dropna(subset=["input_size"]).groupby("dataset")["input_size"].nunique() > 1).any())
+
+
 def _build(protocol: str, f: pd.DataFrame, datasets, baseline, sort) -> Table | None:
-    # a size joins the row label only when one dataset was run at several sizes (LIDC at 160 beside MMWHS
-    # at 64 is one configuration: each dataset's own size)
-    several_sizes = bool((f.dropna(subset=["input_size"]).groupby("dataset")["input_size"].nunique() > 1).any())
+    several_sizes = _several_sizes(f)
     f = f.assign(label=[_label(r, several_sizes) for r in f.itertuples()], paper=f["citation"].map(_paper))
     f, repeats = _split_configurations(f)
     printed = f[(f["dataset"] == "avg") & (f["source"] == "reported")]
@@ -325,12 +330,15 @@ def _notes(protocol, f, rows, avg_metrics, baseline) -> list[str]:
 def side_by_side(tables: list[Table]) -> Table:
     """One table holding ``tables`` side by side, each protocol's columns a group (``protocol/dataset``):
     the layout of the paper's Table 3 (FeatDice | linear | fine-tune, each over LIDC, MMWHS-CT, MMWHS-MRI
-    and the average). Cells, their bold and significance marks and the notes are the per-protocol tables'."""
+    and the average). Cells, their bold and significance marks and the notes are the per-protocol tables'; the
+    table's ``parts`` maps each column group back to its (protocol, dataset), for the runs behind a cell."""
     rows: dict[tuple[str, str, str], Row] = {}
     columns: list[tuple[str, str]] = []
     notes: list[str] = []
+    parts: dict[str, tuple[str, str]] = {}
     for table in tables:
         columns += [(f"{table.protocol}/{d}", m) for d, m in table.columns]
+        parts.update({f"{table.protocol}/{d}": table.source(d) for d, _ in table.groups()})
         for row in table.rows:
             merged = rows.setdefault((row.backbone, row.label, row.source), Row(row.backbone, row.strategy, row.label, row.source))
             merged.cells.update({(f"{table.protocol}/{d}", m): cell for (d, m), cell in row.cells.items()})
@@ -341,7 +349,7 @@ def side_by_side(tables: list[Table]) -> Table:
     order = {k: _ordered(k, {r.backbone if k == "backbone" else r.strategy for r in rows.values()}) for k in ("backbone", "strategy")}
     ordered = sorted(rows.values(), key=lambda r: (order["backbone"].index(r.backbone), order["strategy"].index(r.strategy),
                                                     r.source == "reported", r.label))  # fmt: skip
-    return Table(protocol=" | ".join(t.protocol for t in tables), columns=columns, rows=ordered, notes=notes)
+    return Table(protocol=" | ".join(t.protocol for t in tables), columns=columns, rows=ordered, notes=notes, parts=parts)
 
 
 def build_tables(frame: pd.DataFrame, *, protocol=None, metrics=("auc", "acc"), backbones=None, datasets=None,
@@ -362,6 +370,39 @@ def build_tables(frame: pd.DataFrame, *, protocol=None, metrics=("auc", "acc"), 
         shown = ", ".join(f"{k}={v!r}" for k, v in asked.items() if v is not None)
         raise UsageError(f"no results to show for {shown or 'this folder'}; {_available(frame)}")
     return [side_by_side(tables)] if combine and len(tables) > 1 else tables
+
+
+def layout_selection(layout) -> dict:
+    """What a study's layout (:class:`liftbench.study.Layout`) selects, as :func:`build_tables` (and the plots)
+    take it; ``None`` — a folder no study made — selects everything the folder holds, its reported rows too."""
+    if layout is None:
+        return {"metrics": None}
+    return {"protocol": list(layout.protocols) if layout.protocols else None,
+            "metrics": list(layout.metrics) if layout.metrics else None, "reported": layout.reported}  # fmt: skip
+
+
+def with_reported(frame: pd.DataFrame, layout) -> pd.DataFrame:
+    """``frame`` with the paper's reported rows added when the layout asks for them and it holds none."""
+    if layout is None or not layout.reported or (frame["source"] == "reported").any():
+        return frame
+    from liftbench.reported import reported_table
+
+    return pd.concat([frame, reported_table().to_pandas()], ignore_index=True)
+
+
+def tables_for(frame: pd.DataFrame, layout=None) -> list[Table]:
+    """The tables of ``frame`` in a study's layout — protocols, metrics, baseline, reported rows, protocols side
+    by side — the one way the board after a run, the site and the committed tables read a study. A baseline
+    with no measured rows is dropped (the tables without the test) rather than failing; anything else that
+    selects nothing raises :class:`UsageError`. Reported rows are those ``frame`` holds (see :func:`with_reported`)."""
+    selection = layout_selection(layout)
+    combine = bool(layout and layout.combine)
+    if layout is not None and layout.baseline:
+        try:
+            return build_tables(frame, **selection, baseline=layout.baseline, combine=combine)
+        except UsageError:
+            pass  # no measured baseline among these runs: the same tables without the test
+    return build_tables(frame, **selection, combine=combine)
 
 
 def render(frame: pd.DataFrame, *, fmt: str = "md", protocol=None, metrics=("auc", "acc"), backbones=None,
@@ -430,14 +471,29 @@ def targets(results_root: Path) -> dict[Path, Path]:
     return out
 
 
+def folder_layout(folder: Path):
+    """The layout of the study recorded in ``folder`` (its ``study.toml``), or ``None`` without a readable one."""
+    from liftbench.study import STUDY_FILE, parse_text
+
+    path = Path(folder) / STUDY_FILE
+    if not path.is_file():
+        return None
+    try:
+        return parse_text(path.read_text(encoding="utf-8"), source=str(path)).leaderboard
+    except UsageError:
+        return None
+
+
 def render_folder(folder: Path, title: str) -> str:
-    """The text of one committed leaderboard: every result under ``folder``, all metrics, Markdown."""
+    """The text of one committed leaderboard, Markdown: the results under ``folder`` in the layout of the study
+    that made them (:func:`tables_for`), or all of them, every metric, where no study did. Reported rows are
+    the folder's own, never added: a committed table shows what its folder holds."""
     from liftbench.study import citation
 
     head = (f"# Leaderboard: {title}\n\n{citation(folder)}<!-- Generated by liftbench.leaderboard.write_all from the "
             "result files under this folder. Do not edit by hand. -->\n\n")  # fmt: skip
     try:
-        return head + render(read_results(folder).frame, fmt="md", metrics=None)
+        return head + FORMATS["md"](tables_for(read_results(folder).frame, folder_layout(folder)))
     except UsageError as exc:
         return head + f"No results to show: {exc}\n"
 

@@ -49,6 +49,17 @@ class Table:
     columns: list[tuple[str, str]]  # (dataset, metric); the dataset "avg" last
     rows: list[Row]
     notes: list[str] = field(default_factory=list)
+    # a combined table (protocols side by side) names its column groups "protocol/dataset"; this maps each
+    # back to what it joined, so the runs behind a cell can be found. Empty for a one-protocol table.
+    parts: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def source(self, group: str) -> tuple[str, str]:
+        """(protocol, dataset) of a column group: ``"linear/lidc"`` of a combined table is (linear, lidc)."""
+        return self.parts.get(group, (self.protocol, group))
+
+    def protocols(self) -> list[str]:
+        """The protocols whose results the table shows (several for a combined table)."""
+        return list(dict.fromkeys(p for p, _ in self.parts.values())) or [self.protocol]
 
     def groups(self) -> list[tuple[str, list[str]]]:
         """Column groups in order: (dataset, [metric, ...])."""

@@ -10,6 +10,8 @@ missing name errors only when that study runs. The format is documented in ``doc
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
@@ -26,6 +28,10 @@ except ModuleNotFoundError:  # Python 3.10: the same parser as the tomli package
 
 STUDY_FILE = "study.toml"
 DEFAULT_RESULTS = "results/latest"
+
+
+def _frozen(value: Mapping) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,16 @@ class Grid:
     def runs(self) -> int:
         """Planned runs (skipped pairs included), once names are resolved."""
         return len(self.datasets) * len(self.backbones) * len(self.strategies) * len(self.protocols) * len(self.seeds)
+
+    def cells(self) -> frozenset[tuple]:
+        """What tells each planned run apart, once names are resolved: grids that overlap (a record merged from
+        several commands) are counted and merged by these, so a run two grids share counts once."""
+        common = (self.size, self.weights, self.schedule, _frozen(self.options), _frozen(self.dataset_options))
+        return frozenset(
+            (d, b, s, p, seed, *common, _frozen(self.protocol_options.get(p, {})))
+            for d in self.datasets for b in self.backbones for s in self.strategies for p in self.protocols
+            for seed in self.seeds
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -92,7 +108,9 @@ class Study:
     source: str = ""  # where it was read from, for messages
 
     def runs(self) -> int:
-        return sum(grid.runs() for grid in self.grids)
+        """Distinct planned runs: a run two grids share counts once (as :func:`~liftbench.study_plan.plan_study`
+        plans it once)."""
+        return len(frozenset().union(*(grid.cells() for grid in self.grids)))
 
     def with_grids(self, **changes: Any) -> Study:
         """The study with ``changes`` applied to every grid (what command-line flags do)."""
@@ -151,6 +169,17 @@ def _table(value: Any, key: str, where: str) -> dict:
     if not isinstance(value, dict):
         raise UsageError(f"{where}: {key} must be a table (KEY = VALUE lines), got {value!r}")
     return {str(k).replace("-", "_"): v for k, v in value.items()}
+
+
+DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+
+
+def device_of(value: str, where: str) -> str:
+    """A device torch understands: ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` — checked here, since a typo would
+    otherwise surface as torch's traceback only once the first run starts."""
+    if not DEVICE.match(value):
+        raise UsageError(f"{where}: invalid device {value!r}; valid: cpu, cuda, cuda:N (a GPU's index), mps")
+    return value
 
 
 def _text(value: Any, key: str, where: str) -> str:
@@ -220,6 +249,8 @@ def parse_study(data: Mapping[str, Any], *, source: str = "", name: str | None =
     for key in ("description", "results", "executor", "device"):
         if key in data:
             values[key] = _text(data[key], key, where) if key != "description" else str(data[key]).strip()
+    if "device" in values:
+        values["device"] = device_of(values["device"], where)
     if "executor_options" in data:
         values["executor_options"] = _table(data["executor_options"], "executor_options", where)
     if "leaderboard" in data:
@@ -243,6 +274,17 @@ def read_study(path: Path | str) -> Study:
     except OSError as exc:
         raise UsageError(f"cannot read study file {str(path)!r}: {exc.strerror or exc}") from None
     return parse_text(text, source=str(path))
+
+
+def is_record(path: Path) -> bool:
+    """Whether a study file is one liftbench recorded into a results folder (it opens with the record's header)."""
+    from liftbench.study_toml import HEADER
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.readline() == HEADER.splitlines(keepends=True)[0]
+    except OSError:
+        return False
 
 
 def read_study_target(target: str, *, name: str, origin: str = "") -> Study:

@@ -12,8 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from liftbench.errors import UsageError
-from liftbench.registry import Registry
-from liftbench.study import STUDY_FILE, Grid, Study, parse_text
+from liftbench.registry import Registry, closest
+from liftbench.study import STUDY_FILE, Grid, Layout, Study, device_of, parse_text
 
 
 def _cast_options(options: dict, protocols) -> dict:
@@ -53,7 +53,7 @@ def _labels(study: Study) -> list[str]:
     nothing for the command line's own one-grid study (its flags need no introduction)."""
     if not study.source:
         return [""] * len(study.grids)
-    label = f"study {study.name!r}" + (f" ({study.source})" if study.name not in study.source else "")
+    label = f"study {study.name!r}" + (f" ({study.source})" if study.name != Path(study.source).stem else "")
     return [f"{label}, grid {i + 1}" if len(study.grids) > 1 else label for i in range(len(study.grids))]
 
 
@@ -61,15 +61,36 @@ def _prefixed(where: str, exc: UsageError) -> UsageError:
     return UsageError(f"{where}: {exc}") if where else exc
 
 
+def resolve_layout(layout: Layout, registry: Registry) -> Layout:
+    """The ``[leaderboard]`` table with registered names: its protocols resolved (aliases, globs), its baseline a
+    registered strategy's canonical name, its metrics ones the leaderboard knows — a typo there would otherwise
+    only show as a table that silently leaves things out."""
+    from liftbench.leaderboard_format import METRIC_NAMES
+
+    for metric in layout.metrics or ():
+        if metric not in METRIC_NAMES:
+            near = closest(metric, list(METRIC_NAMES))
+            hint = f"; did you mean {near!r}?" if near else ";"
+            raise UsageError(f"[leaderboard]: unknown metric {metric!r}{hint} valid: {', '.join(METRIC_NAMES)}")
+    try:
+        protocols = tuple(p.name for p in registry.resolve("protocol", layout.protocols)) if layout.protocols else None
+        baseline = registry.get("strategy", layout.baseline).name if layout.baseline else None
+    except UsageError as exc:
+        raise UsageError(f"[leaderboard]: {exc}") from None
+    return replace(layout, protocols=protocols, baseline=baseline)
+
+
 def resolve(study: Study, registry: Registry) -> Study:
-    """The study with every grid resolved; its executor checked too."""
+    """The study with every grid resolved; its executor, device and leaderboard layout checked too."""
     labels = _labels(study)
     grids = tuple(resolve_grid(g, registry, where) for g, where in zip(study.grids, labels, strict=True))
     try:
         executor = registry.get("executor", study.executor).name
+        device = device_of(study.device, "device") if study.device else None
+        layout = resolve_layout(study.leaderboard, registry)
     except UsageError as exc:
         raise _prefixed(labels[0].split(", grid")[0], exc) from None
-    return replace(study, grids=grids, executor=executor)
+    return replace(study, grids=grids, executor=executor, device=device, leaderboard=layout)
 
 
 def _plan_grid(grid: Grid, registry: Registry) -> list:
@@ -133,11 +154,14 @@ def count_runs(study: Study, registry: Registry) -> tuple[int | None, str]:
 
 def merged(existing: Study | None, study: Study) -> Study:
     """What a results folder's ``study.toml`` becomes after ``study`` ran into it: the grids it already
-    recorded plus the new ones it did not have (a folder filled by two commands records both)."""
+    recorded that no new grid covers (a rerun with more seeds replaces the grid it extends), then the new ones
+    (a folder filled by two commands records both). The folder keeps the ``results`` it names itself by, so
+    rerunning its record from another directory does not rewrite it."""
     if existing is None:
         return study
-    grids = list(existing.grids) + [g for g in study.grids if g not in existing.grids]
-    return replace(study, grids=tuple(grids))
+    new = [g for g in study.grids if g not in existing.grids]
+    kept = [g for g in existing.grids if not any(g.cells() <= n.cells() for n in new)]
+    return replace(study, grids=tuple(kept + new), results=existing.results)
 
 
 def record(study: Study, results_dir: Path) -> Path:

@@ -15,7 +15,7 @@ STUDIES = {
     "demo": "what `liftbench` with no arguments runs: built-in shape-pretrained backbones, synthetic 32^3, 3 seeds",
     "synthetic-comparison": "the committed synthetic comparison (results/demo): the demo's grid written there",
     "synthetic-segmentation": "the committed synthetic segmentation comparison (results/synthetic-seg): featdice and "
-    "seg-linear-cached with the built-in backbones, every strategy",
+    "seg-linear-cached with the built-in ViT, every strategy",
 }
 
 

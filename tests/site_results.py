@@ -21,3 +21,34 @@ def tiny_results(folder: Path) -> Path:
     """Run the tiny study into ``folder/results`` (cache in ``folder/cache``) and return the results folder."""
     run_study(registry_with(), folder, TINY_STUDY)
     return Path(folder) / "results"
+
+
+COMBINED_LAYOUT = '\n[leaderboard]\nprotocols = ["linear", "finetune"]\nmetrics = ["auc", "acc"]\nreported = true\ncombine = true\n'
+
+
+def combined_results(folder: Path) -> Path:
+    """The tiny study's runs twice, the copy relabelled protocol ``finetune``, in a folder whose study asks for the
+    protocols side by side (the paper's Table 3 layout) with the paper's reported rows: measured and reported
+    cells in one combined table. Relabelling keeps the test fast; only the layout is under test."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from liftbench.results import RUN_SUFFIX
+
+    source = tiny_results(Path(folder) / "tiny")
+    out = Path(folder) / "combined"
+    out.mkdir()
+    for path in sorted(source.glob(f"*{RUN_SUFFIX}")):
+        shutil.copy(path, out / path.name)
+        table = pq.read_table(path)
+        key = f"ft-{path.stem}"
+        for name, value in (("protocol", "finetune"), ("run_key", key)):
+            table = table.set_column(table.schema.get_field_index(name), name, pa.array([value] * table.num_rows))
+        pq.write_table(table, out / f"{key}{RUN_SUFFIX}")
+    text = (source / "study.toml").read_text(encoding="utf-8")
+    start = text.index("[leaderboard]")
+    end = text.index("\n[", start + 1)
+    (out / "study.toml").write_text(text[:start] + COMBINED_LAYOUT.lstrip("\n") + text[end:], encoding="utf-8")
+    return out

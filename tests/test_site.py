@@ -4,15 +4,20 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
+import pandas as pd
 import pytest
-from site_results import tiny_results
+from site_results import combined_results, tiny_results
 
 from liftbench.cli import main
 from liftbench.leaderboard import build_tables, render_folder
 from liftbench.leaderboard_format import to_csv
+from liftbench.reported import reported_table
 from liftbench.results import read_results
 from liftbench.site import check_site, render_site, write_site
+from liftbench.site.pages import cell_runs
+from liftbench.site.provenance import runs_by_cell
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +80,62 @@ def test_the_committed_table_and_status_cite_the_study(results, capsys):
     assert text.index("Made by") < text.index("-->")  # above the comment: scripts/readme_leaderboard.py skips it
     assert main(["status", str(results)]) == 0
     assert f"Made by the study {results}/study.toml (tiny, 8 runs)" in capsys.readouterr().out
+
+
+def test_a_combined_table_links_every_cell_to_its_protocols_runs(tmp_path):
+    """The paper's Table 3 layout (``combine = true``): column groups ``protocol/dataset`` resolve to that
+    protocol's runs, ``protocol/avg`` to the row's runs over that protocol's datasets, measured and reported."""
+    import re
+
+    folder = combined_results(tmp_path)
+    page = render_site([folder])["combined.html"].decode()
+    assert "<h2>Protocol: linear | finetune</h2>" in page
+    summaries = re.findall(r"<summary>([^<]*)</summary>", page)
+    assert "tiny-vit · 2d weights=random:0 · linear/synthetic: 2 run(s), seeds 0, 1" in summaries
+    assert "tiny-vit · 2d weights=random:0 · finetune/synthetic: 2 run(s), seeds 0, 1" in summaries
+    assert "resnet50 · 3d (reported) · finetune/organ: 1 run(s)" in summaries
+    assert not any("/avg" in s for s in summaries)  # no row has every dataset of finetune: no avg value to explain
+    links, panels = set(re.findall(r'href="#(prov-[^"]*)"', page)), set(re.findall(r'id="(prov-[^"]*)"', page))
+    assert links == panels and len(panels) == len(summaries) == 20  # every link opens a panel, every panel linked
+    assert "ft-" in page and "Reported, not measured" in page
+    frame = pd.concat([read_results(folder).frame, reported_table().to_pandas()], ignore_index=True)
+    table = build_tables(frame, protocol=["linear", "finetune"], metrics=["auc"], combine=True)[0]
+    assert table.source("finetune/synthetic") == ("finetune", "synthetic") and table.protocols() == ["linear", "finetune"]
+    runs = runs_by_cell(frame, table.protocols(), metrics=["auc"])
+    row = next(r for r in table.rows if r.backbone == "resnet50")
+    assert len(cell_runs(table, row, "finetune/avg", runs)) == 6  # the row's runs over finetune's six datasets
+
+
+def test_every_table_reads_the_study_layout_the_same_way(results, tmp_path, capsys):
+    """The committed table, the board after a run and the site use one helper (``tables_for``): the study's
+    protocols, metrics and baseline — and a baseline with no measured rows drops only the test."""
+    from dataclasses import replace
+
+    from liftbench.commands.board import print_board
+    from liftbench.leaderboard import tables_for
+    from liftbench.leaderboard_format import to_markdown
+    from liftbench.study import Layout
+
+    layout = Layout(protocols=("linear",), metrics=("auc", "acc"), baseline="2d")
+    expected = to_markdown(tables_for(read_results(results).frame, layout))
+    assert "differs from '2d'" in expected and expected in render_folder(results, "tiny")
+    print_board([results], replace(layout, metrics=("auc",), baseline="3d"))  # 3d was not run: no test
+    out = capsys.readouterr().out
+    assert "synthetic AUC" in out and "synthetic ACC" not in out and "paired t-test" not in out
+    assert "(reported)" not in out
+    print_board([results], replace(layout, protocols=("linear", "finetune"), reported=True))  # the paper's rows too
+    out = capsys.readouterr().out
+    assert "### Protocol: finetune" in out and "(reported)" in out
+
+
+def test_the_site_does_not_depend_on_how_the_folder_was_typed(results, tmp_path, monkeypatch):
+    monkeypatch.chdir(results.parent)
+    typed = [results, f"{results}/", "results", "./results/", f"../{results.parent.name}/results"]
+    renders = [render_site([Path(t)]) for t in typed]
+    assert all(r == renders[0] for r in renders)
+    bare = tmp_path / "bare"
+    shutil.copytree(results, bare / "results")
+    (bare / "results" / "study.toml").unlink()
+    monkeypatch.chdir(bare)
+    page = render_site([Path(".")])["results.html"].decode()
+    assert "<code>bare/results</code>" in page and render_site([bare]) == render_site([Path(".")])

@@ -14,7 +14,7 @@ import os
 import shutil
 
 import pytest
-from site_results import TINY_STUDY, tiny_results
+from site_results import TINY_STUDY, combined_results, tiny_results
 
 from liftbench.results import read_results
 from liftbench.site import write_site
@@ -163,3 +163,25 @@ def test_the_index_links_to_the_study_page_and_its_study_file(browser, site):
     href = browser.find_element("link text", "study.toml").get_attribute("href")  # a browser downloads .toml files
     assert href == (out / "results" / "study.toml").resolve().as_uri()
     assert (out / "results" / "study.toml").read_text() == (out.parent / "results" / "study.toml").read_text()
+
+
+def test_a_combined_tables_cells_open_their_protocols_runs(browser, tmp_path):
+    """Table 3's layout: a measured cell of the second protocol and a reported cell each open their own runs."""
+    folder = combined_results(tmp_path)
+    write_site([folder], tmp_path / "site")
+    _open(browser, tmp_path / "site" / "combined.html")
+    frame = read_results(folder).frame
+    linear = set(frame.loc[frame["protocol"] == "linear", "run_key"])  # the finetune copies are "ft-" + these
+    for column, row_text, expect in (
+        ("finetune/synthetic:auc", "tiny-vit", lambda text: sum(f"ft-{k}" in text for k in linear) == 2),
+        ("finetune/organ:auc", "resnet50", lambda text: "Reported, not measured" in text),
+    ):
+        index = [th.get_attribute("data-column") for th in browser.find_elements(
+            "css selector", "table.leaderboard thead tr:nth-child(2) th")].index(column)  # fmt: skip
+        row = next(r for r in browser.find_elements("css selector", "table.leaderboard tbody tr")
+                   if r.find_element("css selector", "td").text == row_text)  # fmt: skip
+        link = row.find_elements("tag name", "td")[index + 2].find_element("css selector", "a.cell")
+        panel = browser.find_element("id", link.get_attribute("href").split("#", 1)[1])
+        assert panel.get_attribute("open") is None
+        link.click()
+        assert panel.get_attribute("open") == "true" and column.split(":")[0] in panel.text and expect(panel.text)

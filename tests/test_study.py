@@ -159,10 +159,10 @@ def test_run_study_file_records_it_and_the_record_reruns_it(tmp_path, capsys):
     capsys.readouterr()
     assert main(["run", "--study", str(recorded), "--no-leaderboard"]) == 0
     assert "2 already in" in capsys.readouterr().out
-    # flags override the file: a second seed is two more runs, and the record now holds both grids
+    # flags override the file: a second seed is two more runs, and the record's grid grows to cover both
     assert main(["run", "--study", str(recorded), "--seeds", "2", "--no-leaderboard"]) == 0
     assert "2 done" in capsys.readouterr().out
-    assert [g.seeds for g in read_study(recorded).grids] == [(0,), (0, 1)]
+    assert [g.seeds for g in read_study(recorded).grids] == [(0, 1)] and read_study(recorded).runs() == 4
 
 
 def test_a_study_naming_an_unknown_thing_exits_2_with_did_you_mean(tmp_path, capsys):
@@ -207,6 +207,16 @@ def test_list_studies_shows_runs_and_layout(capsys):
 def test_merging_records_keeps_every_grid_once():
     a, b = Study("s", grids=(Grid(seeds=(0,)),)), Study("s", grids=(Grid(seeds=(1,)),))
     assert merged(None, a) == a and merged(a, a).grids == a.grids and merged(a, b).grids == a.grids + b.grids
+    both = Study("s", grids=(Grid(seeds=(0, 1)),))
+    assert merged(merged(a, b), both).grids == both.grids  # a grid the new one covers goes
+
+
+def test_a_study_counts_distinct_runs():
+    """Overlapping grids (a record merged from several commands) count a shared run once, as it is planned once."""
+    grids = (Grid(strategies=("2d", "pcg"), seeds=(0, 1)), Grid(strategies=("2d",), seeds=(1, 2)))
+    assert Study("s", grids=grids).runs() == 5  # 2d: seeds 0, 1, 2; pcg: seeds 0, 1
+    other = Grid(strategies=("2d",), seeds=(1,), options={"iterations": 5})  # another configuration: another run
+    assert Study("s", grids=(*grids, other)).runs() == 6
 
 
 def test_check_demo_compares_the_tables_cell_for_cell():
@@ -219,8 +229,8 @@ def test_check_demo_compares_the_tables_cell_for_cell():
     spec.loader.exec_module(check_demo)
     committed = (root / "results" / "demo" / "leaderboard.md").read_text(encoding="utf-8")
     assert check_demo.differences(committed, committed) == []
-    moved = committed.replace("| 75.8 ± 0.4 ", "| 75.9 ± 0.4 ")
+    moved = committed.replace("| 75.8 ± 0.4\\* ", "| 75.9 ± 0.4\\* ")  # marked: it differs from the baseline 2d
     assert check_demo.differences(moved, committed) == [
-        "vit-tiny-shapes / 3d, synthetic AUC: committed '75.8 ± 0.4', fresh '75.9 ± 0.4'"
+        "vit-tiny-shapes / 3d, synthetic AUC: committed '75.8 ± 0.4\\\\*', fresh '75.9 ± 0.4\\\\*'"
     ]
     assert check_demo.main([str(root / "results" / "demo")]) == 0  # the committed results give the committed table

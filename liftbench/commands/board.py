@@ -31,20 +31,14 @@ def load_frame(dirs: list[Path], with_reported: bool | None) -> tuple[pd.DataFra
 
 def print_board(dirs: list[Path], layout=None) -> None:
     """The leaderboard of freshly written results, as Markdown on stdout (used after ``run``), in the
-    layout of the study that ran (:class:`liftbench.study.Layout`: protocols, metrics, baseline)."""
-    from liftbench.leaderboard import render
+    layout of the study that ran (:func:`liftbench.leaderboard.tables_for`)."""
+    from liftbench.leaderboard import tables_for, with_reported
+    from liftbench.leaderboard_format import to_markdown
 
-    selection = {"metrics": None}
-    if layout is not None:
-        selection = {"protocol": list(layout.protocols) if layout.protocols else None,
-                     "metrics": list(layout.metrics) if layout.metrics else None, "baseline": layout.baseline,
-                     "combine": layout.combine}  # fmt: skip
-    frame = load_frame(dirs, with_reported=False)[0]
+    frame = with_reported(load_frame(dirs, with_reported=False)[0], layout)
     try:
-        print(render(frame, fmt="md", reported=False, **selection))
+        print(to_markdown(tables_for(frame, layout)))
     except UsageError as exc:
-        if selection.get("baseline"):  # no measured baseline among the runs: the table without the test
-            return print_board(dirs, None)
         print(f"(no leaderboard: {exc})")
 
 

@@ -39,8 +39,21 @@ def _dry_run(runs, registry, args, results_dir: Path) -> int:
           f"{len(todo) - len(skipped)} to run")  # fmt: skip
     for reason in sorted({r.skip_reason for r in skipped}):
         print(f"  skipped: {reason}")
+    if not _device_here(args.device):  # a study for a GPU, planned on a laptop or a cluster's login node
+        print(f"(no {args.device} device on this machine: no cost estimate; the runs above are what would run there)")
+        return ExitCode.OK
     print(render(estimate(registry, todo, device=args.device, data_root=args.data_root), args.device))
     return ExitCode.OK
+
+
+def _device_here(device: str) -> bool:
+    """Whether ``device`` (already checked well-formed) exists here: the estimate measures on it."""
+    import torch
+
+    if device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
+        return torch.cuda.is_available() and index < torch.cuda.device_count()
+    return device != "mps" or torch.backends.mps.is_available()
 
 
 def run_command(args) -> int:
@@ -53,6 +66,7 @@ def run_command(args) -> int:
     executor = registry.get("executor", study.executor)
     args.device = study.device or "cpu"
     results_dir = Path(study.results)
+    executor_options = _executor_options(study, executor, args)  # a mistake there is one a dry run should catch
     if args.dry_run:
         return _dry_run(runs, registry, args, results_dir)
     print(f"liftbench {'demo' if demo else 'study ' + repr(study.name)}: {study.description}" if study.description
@@ -61,7 +75,6 @@ def run_command(args) -> int:
         weights = next(g.weights for g in study.grids if random_seed(g.weights) == seed)
         print(f"*** RANDOM WEIGHTS (seed {seed}): the backbones are untrained (--weights {weights}); "
               "every result row records it. ***")
-    executor_options = _executor_options(study, executor, args)
     check_writable(results_dir)
     record(study, results_dir)
     bar = tqdm(total=len(runs), unit="run", dynamic_ncols=True, file=sys.stderr)

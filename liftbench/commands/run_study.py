@@ -2,8 +2,9 @@
 a one-grid study, or — when nothing is chosen — the registered ``demo`` study.
 
 Command-line flags override the study file: a grid flag (``--seeds``, ``--backbones``, ...) replaces that
-field in every grid, ``--opt``/protocol flags/``--dataset-opt`` are merged over the grids' options, and
-``--results``, ``--executor``, ``--device`` and executor flags replace the study's.
+field in every grid (``--protocol`` also drops what only the study's old protocols used: their options, and
+the leaderboard's protocols and metrics), ``--opt``/protocol flags/``--dataset-opt`` are merged over the grids'
+options, and ``--results``, ``--executor``, ``--device`` and executor flags replace the study's.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from pathlib import Path
 
 from liftbench.commands.plugin_flags import executor_flags, protocol_flags
 from liftbench.commands.run_options import key_values, parse_seeds
+from liftbench.errors import UsageError
 from liftbench.registry import Registry
-from liftbench.study import DEFAULT_RESULTS, Grid, Study, read_study
+from liftbench.study import DEFAULT_RESULTS, STUDY_FILE, Grid, Study, device_of, is_record, read_study
 
 DEMO = "demo"
 # flag -> grid field; choosing any of them (without --study) is choosing a grid: the demo is not run
@@ -23,11 +25,22 @@ GRID_FLAGS = {"strategies": "strategies", "backbones": "backbones", "datasets": 
 
 
 def load_study(text: str, registry: Registry) -> Study:
-    """``--study``: a file (a path that exists, or ends in .toml) or the name of a registered study."""
+    """``--study``: a file (a path that exists, or ends in .toml), a results folder holding its ``study.toml``,
+    or the name of a registered study. A record (``RESULTS/study.toml``, as :func:`~liftbench.study_plan.record`
+    writes it) runs into the folder it lies in, from whatever directory it is run: its relative ``results`` was
+    written relative to where the first run started, which need not be here."""
     path = Path(text)
-    if path.is_file() or text.endswith(".toml"):
-        return read_study(path)
-    return registry.get("study", text).load()
+    if path.is_dir():
+        if not (path / STUDY_FILE).is_file():
+            raise UsageError(f"--study {text!r} is a folder without a {STUDY_FILE}; give a study file, a results "
+                             f"folder holding one, or a study's name (liftbench list studies)")  # fmt: skip
+        path = path / STUDY_FILE
+    if not (path.is_file() or text.endswith(".toml")):
+        return registry.get("study", text).load()
+    study = read_study(path)
+    if path.name == STUDY_FILE and is_record(path) and not Path(study.results).is_absolute():
+        study = replace(study, results=str(path.parent))
+    return study
 
 
 def _grid_values(args) -> dict:
@@ -64,13 +77,39 @@ def _with_options(grid: Grid, options: dict, dataset_options: dict) -> Grid:
                    dataset_options={**grid.dataset_options, **dataset_options})  # fmt: skip
 
 
+def _for_protocols(grid: Grid, registry: Registry) -> tuple[Grid, list[str]]:
+    """A study grid whose protocols ``--protocol`` replaced, without the options that were the old protocols':
+    ``protocol_options`` of a protocol no longer in the grid, and ``options`` no new protocol declares.
+    Returns the grid and what was dropped (options given on the command line are added later, and checked)."""
+    protocols = registry.resolve("protocol", grid.protocols)
+    names = {alias for p in protocols for alias in (p.name, *p.aliases)}
+    declared = {key for p in protocols for key in p.options} | {"quick"}
+    dropped = [f"option {key}" for key in grid.options if key not in declared]
+    dropped += [f"protocol_options.{name}" for name in grid.protocol_options if name not in names]
+    kept = replace(grid, options={k: v for k, v in grid.options.items() if k in declared},
+                   protocol_options={n: o for n, o in grid.protocol_options.items() if n in names})  # fmt: skip
+    return kept, dropped
+
+
 def study_from_args(args, registry: Registry) -> tuple[Study, bool]:
     """(the study to run, whether it is the demo)."""
+    if args.device:
+        device_of(args.device, "--device")
     given = _grid_values(args)
     demo = not given and not args.study
     if args.study or demo:
         study = load_study(args.study or DEMO, registry)
         study = replace(study, grids=tuple(replace(g, **given) for g in study.grids))
+        if "protocols" in given:
+            grids, dropped = zip(*(_for_protocols(g, registry) for g in study.grids), strict=True)
+            study = replace(study, grids=grids)
+            dropped = list(dict.fromkeys(item for items in dropped for item in items))
+            layout = study.leaderboard
+            if layout.protocols and set(layout.protocols) != set(given["protocols"]):  # the tables follow the runs
+                study = replace(study, leaderboard=replace(layout, protocols=given["protocols"], metrics=None))
+                dropped.append("[leaderboard] protocols and metrics")
+            if dropped:
+                print(f"--protocol {args.protocol}: dropped what only the study's old protocols used: {', '.join(dropped)}")
     else:
         results = args.results or DEFAULT_RESULTS
         study = Study(name=Path(results).name or "study", description="from the command line", results=results,

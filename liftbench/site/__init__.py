@@ -19,7 +19,7 @@ from pathlib import Path
 from liftbench.errors import UsageError
 from liftbench.results import read_results, replace_atomic, result_files
 from liftbench.site.pages import PageData, index_page, study_page
-from liftbench.study import STUDY_FILE, Layout, Study, parse_text
+from liftbench.study import STUDY_FILE, Study, parse_text
 
 MARKER = ".liftbench-site"  # written into OUT: a folder with it is a site liftbench may prune
 
@@ -58,20 +58,6 @@ def _slug(name: str, taken: set[str]) -> str:
     return slug
 
 
-def _tables(frame, layout: Layout):
-    """The tables in the study's layout; a baseline with no measured rows is dropped, not fatal."""
-    from liftbench.leaderboard import build_tables
-
-    selection = {"protocol": list(layout.protocols) if layout.protocols else None,
-                 "metrics": list(layout.metrics) if layout.metrics else None, "reported": True}  # fmt: skip
-    try:
-        return build_tables(frame, **selection, baseline=layout.baseline, combine=layout.combine), selection
-    except UsageError:
-        if not layout.baseline:
-            raise
-        return build_tables(frame, **selection, combine=layout.combine), selection
-
-
 def _plots(frame, selection: dict, slug: str, files: dict[str, bytes]) -> list[tuple[str, str]]:
     from liftbench.plots import plot, plot_cost
 
@@ -86,38 +72,50 @@ def _plots(frame, selection: dict, slug: str, files: dict[str, bytes]) -> list[t
     return [(f"{slug}/plots/{stem}.png", f"{slug}/plots/{stem}.svg") for stem in stems]
 
 
-def _page(folder: Path, slug: str, files: dict[str, bytes]) -> PageData:
+def _page(folder: Path, shown: str, slug: str, files: dict[str, bytes]) -> PageData:
+    """One study page; ``shown`` is how the page names the folder (never the path as typed: see :func:`_shown`)."""
+    from liftbench.leaderboard import layout_selection, tables_for, with_reported
     from liftbench.leaderboard_format import to_csv
     from liftbench.site.provenance import runs_by_cell
 
     results = read_results(folder)
     frame, problems = results.frame, results.problems
     study, study_text = _study(folder)
-    layout = study.leaderboard if study else Layout()
-    page = PageData(slug=slug, title=study.name if study else folder.name, folder=str(folder), problems=problems,
-                    description=study.description if study else "", layout=layout.describe() if study else "")  # fmt: skip
-    runs = frame[frame["kind"] == "run"].drop_duplicates("run_key")
-    page.counts = {str(k): int(v) for k, v in runs["status"].value_counts().items()}
+    page = PageData(slug=slug, title=study.name if study else folder.resolve().name, folder=shown, problems=problems,
+                    description=study.description if study else "",
+                    layout=study.leaderboard.describe() if study else "")  # fmt: skip
+    runs = frame[(frame["kind"] == "run") & (frame["source"].fillna("measured") != "reported")]  # measured runs only
+    page.counts = {str(k): int(v) for k, v in runs.drop_duplicates("run_key")["status"].value_counts().items()}
     if study_text is not None:
         files[f"{slug}/{STUDY_FILE}"] = study_text.encode("utf-8")
         page.study_file = f"{slug}/{STUDY_FILE}"
-        page.command = f"liftbench run --study {folder / STUDY_FILE}"
-    if layout.reported and not (frame["source"] == "reported").any():
-        import pandas as pd
-
-        from liftbench.reported import reported_table
-
-        frame = pd.concat([frame, reported_table().to_pandas()], ignore_index=True)
+        page.command = f"liftbench run --study {shown.rstrip('/')}/{STUDY_FILE}"
+    chosen = study.leaderboard if study else None  # no study: everything the folder holds
+    frame = with_reported(frame, chosen)
+    selection = layout_selection(chosen)
     try:
-        page.tables, selection = _tables(frame, layout)
+        page.tables = tables_for(frame, chosen)
     except UsageError as exc:
         page.message = str(exc)
         return page
-    page.runs = runs_by_cell(frame, [t.protocol for t in page.tables], metrics=selection["metrics"])
+    protocols = list(dict.fromkeys(p for table in page.tables for p in table.protocols()))
+    page.runs = runs_by_cell(frame, protocols, metrics=selection["metrics"])
     files[f"{slug}/leaderboard.csv"] = to_csv(page.tables).encode("utf-8")
     page.csv = f"{slug}/leaderboard.csv"
     page.plots = _plots(frame, selection, slug, files)
     return page
+
+
+def _shown(folder: Path, dirs: list[Path]) -> str:
+    """How a page names its folder: the ``results`` its study records (what ``liftbench run --study`` was given),
+    else the folder from the name of the DIR it was found under — never the path as typed, so the same results
+    render the same site (``--check``) from any directory and however DIR was spelled."""
+    study = _study(folder)[0]
+    if study is not None:
+        return study.results
+    root = next((Path(d) for d in dirs if folder == Path(d) or Path(d) in folder.parents), folder)
+    name = root.resolve().name
+    return name if folder == root else f"{name}/{folder.relative_to(root).as_posix()}"
 
 
 def render_site(dirs: list[Path]) -> dict[str, bytes]:
@@ -126,7 +124,7 @@ def render_site(dirs: list[Path]) -> dict[str, bytes]:
     taken: set[str] = set()
     pages = []
     for folder in folders(dirs):
-        page = _page(folder, _slug(folder.name, taken), files)
+        page = _page(folder, _shown(folder, dirs), _slug(folder.resolve().name, taken), files)
         files[f"{page.slug}.html"] = study_page(page).encode("utf-8")
         pages.append(page)
     files["index.html"] = index_page(pages).encode("utf-8")

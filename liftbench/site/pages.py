@@ -68,6 +68,16 @@ def _prov_id(t: int, r: int, dataset: str, datasets: list[str]) -> str:
     return f"prov-{t}-{r}-{datasets.index(dataset)}"
 
 
+def cell_runs(table: Table, row, group: str, runs: dict[tuple, list[RunInfo]]) -> list[RunInfo]:
+    """The runs behind a row's cells in one column group. A combined table's group ``"p/d"`` is protocol ``p``'s
+    dataset ``d`` (:attr:`Table.parts`); an ``avg`` group is every dataset of its protocol shown in the table."""
+    protocol, dataset = table.source(group)
+    if dataset != "avg":
+        return runs.get((protocol, row.backbone, row.label, row.source, dataset), [])
+    shown = [d for p, d in map(table.source, (g for g, _ in table.groups())) if p == protocol and d != "avg"]
+    return [run for d in shown for run in runs.get((protocol, row.backbone, row.label, row.source, d), [])]
+
+
 def table_html(table: Table, t: int, runs: dict[tuple, list[RunInfo]]) -> str:
     datasets = [d for d, _ in table.groups()]
     lines = [f'<table class="leaderboard" id="table-{t}" data-protocol="{esc(table.protocol)}">', "<thead>"]
@@ -80,8 +90,7 @@ def table_html(table: Table, t: int, runs: dict[tuple, list[RunInfo]]) -> str:
     for r, row in enumerate(table.rows):
         cells = []
         for dataset, metric in table.columns:
-            has_runs = dataset == "avg" or (table.protocol, row.backbone, row.label, row.source, dataset) in runs
-            link = _prov_id(t, r, dataset, datasets) if has_runs else None
+            link = _prov_id(t, r, dataset, datasets) if cell_runs(table, row, dataset, runs) else None
             cells.append(_cell(row.cells.get((dataset, metric)), link))
         css = ' class="reported"' if row.source == "reported" else ""
         lines.append(f'<tr{css} data-row="{r}"><td class="text">{esc(row.backbone)}</td>'
@@ -106,22 +115,15 @@ def _runs_table(runs: list[RunInfo], metrics: Sequence[str]) -> str:
 
 
 def provenance_html(table: Table, t: int, runs: dict[tuple, list[RunInfo]]) -> str:
-    """One collapsed panel per (row, dataset) with the runs behind its cells (``avg``: all of the row's)."""
-    datasets = [d for d, _ in table.groups()]
+    """One collapsed panel per (row, column group) with the runs behind its cells (:func:`cell_runs`)."""
+    groups = table.groups()
+    datasets = [d for d, _ in groups]
     metrics = list(dict.fromkeys(m for _, m in table.columns))
     parts = []
     for r, row in enumerate(table.rows):
-        for dataset in datasets:
-            if dataset == "avg":
-                found = [
-                    run
-                    for d in datasets
-                    if d != "avg"
-                    for run in runs.get((table.protocol, row.backbone, row.label, row.source, d), [])
-                ]
-            else:
-                found = runs.get((table.protocol, row.backbone, row.label, row.source, dataset), [])
-            if not found:
+        for dataset, shown in groups:
+            found = cell_runs(table, row, dataset, runs)
+            if not found or not any((dataset, m) in row.cells for m in shown):  # no value shown: nothing to explain
                 continue
             seeds = sorted({run.fields.get("seed", "") for run in found} - {""}, key=int)
             what = f"{len(found)} run(s)" + (f", seeds {', '.join(seeds)}" if seeds else "")

@@ -58,7 +58,7 @@ def runs_by_cell(frame: pd.DataFrame, protocols: Sequence[str], *, metrics=None,
         f = selected[selected["protocol"] == protocol]
         if f.empty:
             continue
-        several_sizes = f["input_size"].dropna().nunique() > 1
+        several_sizes = lb._several_sizes(f)  # the row labels exactly as the table makes them
         f = f.assign(label=[lb._label(r, several_sizes) for r in f.itertuples()])
         f, _ = lb._split_configurations(f)
         f = f[f["dataset"] != "avg"]
