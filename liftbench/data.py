@@ -28,6 +28,7 @@ class VolumeSplit:
     volumes: np.ndarray
     labels: np.ndarray
     masks: np.ndarray | None = None
+    ids: Sequence[str] | None = None  # one name per volume (a LIDC patch file, an MMWHS case), for per-volume results
 
     def __post_init__(self) -> None:
         if self.volumes.ndim != 5 or self.volumes.shape[1] != 1:
@@ -35,6 +36,8 @@ class VolumeSplit:
         self.labels = np.asarray(self.labels).reshape(-1).astype(np.int64)
         if len(self.labels) != len(self.volumes):
             raise ValueError(f"{len(self.volumes)} volumes but {len(self.labels)} labels")
+        if self.ids is not None and len(self.ids) != len(self.volumes):
+            raise ValueError(f"{len(self.volumes)} volumes but {len(self.ids)} ids")
 
     def __len__(self) -> int:
         return len(self.volumes)

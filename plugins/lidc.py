@@ -112,6 +112,7 @@ def _read_splits(names: dict[str, list[str]], folder: Path) -> dict[str, VolumeS
     splits = {}
     for split, split_paths in paths.items():
         volumes, masks = [], []
+        ids = [path.name for path in split_paths]
         for path in split_paths:
             voxel, mask = _read_patch(path, folder)
             first = first or (voxel.shape, path)
@@ -122,13 +123,13 @@ def _read_splits(names: dict[str, list[str]], folder: Path) -> dict[str, VolumeS
                 )
             volumes.append(voxel)
             masks.append(mask)
-        splits[split] = (volumes, masks)
+        splits[split] = (volumes, masks, ids)
     if first is None:
         raise UsageError(f"{folder / CSV} lists no patch in either column. {_about(folder)}")
     result = {split: _empty_split(first[0]) for split in SPLITS}
-    for split, (volumes, masks) in splits.items():
+    for split, (volumes, masks, ids) in splits.items():
         if volumes:
-            result[split] = VolumeSplit(np.stack(volumes)[:, None], np.zeros(len(volumes)), np.stack(masks))
+            result[split] = VolumeSplit(np.stack(volumes)[:, None], np.zeros(len(volumes)), np.stack(masks), ids=ids)
     return result
 
 

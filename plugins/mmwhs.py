@@ -131,8 +131,9 @@ def _cases(split_folder: Path, modality: str, folder: Path) -> list[tuple[Path, 
 
 def _read_split(split_folder: Path, modality: str, folder: Path, size: int, axis: int) -> tuple[VolumeSplit, set]:
     """The split's volumes and masks, and the set of voxel spacings (along D, H, W) of its cases."""
-    volumes, masks, spacings = [], [], set()
+    volumes, masks, spacings, ids = [], [], set(), []
     for image_path, label_path in _cases(split_folder, modality, folder):
+        ids.append(image_path.name.removesuffix("image.nii.gz"))
         image, data = _read_nifti(image_path, modality, folder)
         _, label = _read_nifti(label_path, modality, folder)
         if label.shape != data.shape:
@@ -145,7 +146,7 @@ def _read_split(split_folder: Path, modality: str, folder: Path, size: int, axis
         masks.append(np.moveaxis(crop_or_pad(label, size), axis, 0))
         zooms = [float(z) for z in image.header.get_zooms()[:3]]
         spacings.add(tuple(zooms[a] for a in (axis, *(a for a in range(3) if a != axis))))
-    split = VolumeSplit(np.stack(volumes)[:, None], np.zeros(len(volumes)), np.stack(masks))
+    split = VolumeSplit(np.stack(volumes)[:, None], np.zeros(len(volumes)), np.stack(masks), ids=ids)
     return split, spacings
 
 

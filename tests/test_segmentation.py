@@ -288,3 +288,25 @@ def test_decoder_up_blocks_follow_the_stride():
     assert head(torch.randn(1, 64, 5, 4, 4)).shape == (1, 2, 5, 32, 32)
     with pytest.raises(ValueError, match="divisible by 32"):
         ProgressiveUpHead(64, 2, hidden=48, up_blocks=5)
+
+
+def test_per_volume_results_name_their_volumes(tmp_path):
+    """LIDC per-volume Dice rows carry the patch file names, MMWHS rows the case names."""
+    import sys
+    from pathlib import Path
+
+    from liftbench.cli import main
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from seg_files import write_lidc
+
+    data = tmp_path / "data"
+    write_lidc(data, n_train=4, n_test=3)
+    out = tmp_path / "results"
+    code = main(["run", "--datasets", "lidc", "--protocol", "featdice", "--strategies", "2d", "--backbones", "vit-tiny-shapes",
+                 "--data-root", str(data), "--size", "32", "--dataset-opt", "featdice_size=32", "--results", str(out),
+                 "--cache-dir", str(tmp_path / "cache"), "--no-leaderboard"])  # fmt: skip
+    assert code == 0
+    (stored,) = (out / "probabilities").glob("*.parquet")
+    frame = pd.read_parquet(stored)
+    assert list(frame.columns[:2]) == ["index", "volume"] and frame["volume"].str.endswith(".npz").all()

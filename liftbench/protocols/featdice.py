@@ -19,7 +19,7 @@ from liftbench.protocols.context import ProtocolResult, RunContext
 from liftbench.protocols.features import autocast
 from liftbench.segmentation import featdice as fd
 from liftbench.segmentation.batches import batches, seg_batch
-from liftbench.segmentation.dice import LIDC_THRESHOLDS, mean_dice, per_volume_dice
+from liftbench.segmentation.dice import LIDC_THRESHOLDS, mean_dice, per_volume_dice, per_volume_frame
 from liftbench.segmentation.splits import selection_splits
 
 
@@ -47,11 +47,9 @@ def _scores(ctx: RunContext, lifted, dataset, split, procedure: str, reference: 
     return np.array(rows, dtype=float).reshape(-1, width)
 
 
-def _frame(scores: np.ndarray, procedure: str, thresholds, names) -> pd.DataFrame:
+def _frame(scores: np.ndarray, procedure: str, thresholds, names, ids) -> pd.DataFrame:
     columns = [f"t={t:g}" for t in thresholds] if procedure == "lesion" else list(names[1:])
-    frame = pd.DataFrame(scores, columns=columns)
-    frame.insert(0, "index", np.arange(len(scores)))
-    return frame
+    return per_volume_frame(scores, columns, ids)
 
 
 def run(ctx: RunContext) -> ProtocolResult:
@@ -91,4 +89,4 @@ def run(ctx: RunContext) -> ProtocolResult:
         raise ValueError(f"featdice undefined: no test volume of {dataset.name!r} has a non-empty mask")
     scored = int((~np.isnan(test)).any(axis=1).sum())
     notes.update(volumes_scored=scored, volumes=len(test))
-    return ProtocolResult(metrics=metrics, selected_on=selected_on, probabilities=_frame(test, procedure, thresholds, names), notes=notes)
+    return ProtocolResult(metrics=metrics, selected_on=selected_on, probabilities=_frame(test, procedure, thresholds, names, dataset.splits["test"].ids), notes=notes)

@@ -27,7 +27,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,7 @@ from liftbench.results import replace_atomic
 from liftbench.segmentation.batches import batches, resize_inplane, seg_batch
 from liftbench.segmentation.decoder import ProgressiveUpHead, up_blocks_for
 from liftbench.segmentation.dense import configure, dense_maps
-from liftbench.segmentation.dice import LIDC_THRESHOLDS, mean_dice, per_volume_dice, threshold_sweep
+from liftbench.segmentation.dice import LIDC_THRESHOLDS, mean_dice, per_volume_dice, per_volume_frame, threshold_sweep
 from liftbench.segmentation.losses import seg_loss
 from liftbench.segmentation.schedule import scheduler
 from liftbench.segmentation.splits import selection_splits
@@ -102,11 +102,9 @@ class Scorer:
         best = int(np.nanargmax(means))
         return means[best], LIDC_THRESHOLDS[best]
 
-    def frame(self, scores: np.ndarray, names) -> pd.DataFrame:
+    def frame(self, scores: np.ndarray, names, ids=None) -> pd.DataFrame:
         columns = [f"t={t:g}" for t in LIDC_THRESHOLDS] if self.binary else list(names[1:])
-        frame = pd.DataFrame(scores, columns=columns)
-        frame.insert(0, "index", np.arange(len(scores)))
-        return frame
+        return per_volume_frame(scores, columns, ids)
 
 
 def _eval_steps(total: int, every: int) -> set[int]:
@@ -161,6 +159,18 @@ def _cached_maps(ctx: RunContext, lifted, dataset: VolumeDataset, options: dict,
     return maps, vps
 
 
+@contextmanager
+def _deterministic_cudnn():
+    """cuDNN in deterministic mode, no autotuning, as the authors train (restored afterwards). GPU results still
+    vary in the last digits: trilinear upsampling's backward has no deterministic CUDA kernel."""
+    previous = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous
+
+
 def _check(options: dict, dataset: VolumeDataset, protocol: str) -> None:
     if not dataset.has_masks:
         raise UsageError(f"{protocol} needs masks; dataset {dataset.name!r} has none")
@@ -200,6 +210,7 @@ def train(ctx: RunContext, mode: str) -> ProtocolResult:
     augment_rng = np.random.default_rng([spec.seed, AUGMENT_STREAM])  # augment= must not reorder the batches
     data = {name: split.fingerprint() for name, split in dataset.splits.items()}
     stack = ExitStack()
+    stack.enter_context(_deterministic_cudnn())
     lifted = lift_for_training(ctx, model, options["checkpoint"]) if finetune else ctx.lift(model)
     try:
         configure(lifted, options["layers"])
@@ -326,7 +337,7 @@ def train(ctx: RunContext, mode: str) -> ProtocolResult:
         **{k: v for k, v in how.items() if k != "selected_on"},
     }  # fmt: skip
     return ProtocolResult(metrics=metrics, selected_on=how["selected_on"], volumes_per_second=extraction_vps,
-                          probabilities=scorer.frame(best["test"], names), notes=notes)  # fmt: skip
+                          probabilities=scorer.frame(best["test"], names, test_split.ids), notes=notes)  # fmt: skip
 
 
 def run_linear(ctx: RunContext) -> ProtocolResult:

@@ -114,3 +114,14 @@ def threshold_sweep(
         dice = torch.where(truth_sum > 0, dice, torch.full_like(dice, float("nan")))
         out.append(dice[:, torch.argsort(order)].cpu())
     return torch.cat(out).numpy()
+
+
+def per_volume_frame(scores: np.ndarray, columns, ids=None):
+    """Per-volume Dice as stored beside a run: ``index`` (position in the test split), ``volume`` (its name —
+    the LIDC patch file, the MMWHS case — where the dataset gives one) and one column per threshold or class."""
+    import pandas as pd
+
+    frame = pd.DataFrame(np.asarray(scores, dtype=float).reshape(len(scores), len(columns)), columns=list(columns))
+    frame.insert(0, "volume", list(ids) if ids is not None else [""] * len(frame))
+    frame.insert(0, "index", np.arange(len(frame)))
+    return frame

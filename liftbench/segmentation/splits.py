@@ -19,7 +19,8 @@ SELECTIONS = ("val", "test")
 
 
 def subset(split: VolumeSplit, index: np.ndarray) -> VolumeSplit:
-    return VolumeSplit(volumes=split.volumes[index], labels=split.labels[index], masks=None if split.masks is None else split.masks[index])
+    ids = None if split.ids is None else [split.ids[i] for i in index]
+    return VolumeSplit(volumes=split.volumes[index], labels=split.labels[index], masks=None if split.masks is None else split.masks[index], ids=ids)
 
 
 def selection_splits(dataset: VolumeDataset, selection: str, fraction: float, seed: int) -> tuple[VolumeSplit, VolumeSplit, dict]:
