@@ -42,9 +42,11 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
     run.add_argument("--datasets", help="comma list, glob or 'all' (default: synthetic)")
     run.add_argument("--protocol", "--protocols", dest="protocol", help="comma list (default: linear)")
     run.add_argument("--seeds", help="a count (5 = seeds 0..4) or a list (0,3,7); default 1")
-    run.add_argument("--size", type=int, help="input size: 28, 32 or 64 for MedMNIST/synthetic (default: each dataset's own — 64, LIDC 160; the demo uses 32)")
+    run.add_argument("--size", metavar="N[,N...]", help="input size, or a comma list to run each: 28, 32 or 64 for MedMNIST/synthetic "
+                     "(default: each dataset's own — 64, LIDC 160; the demo uses 32)")
     run.add_argument("--weights", help="pretrained (default), random (seed 0), random:SEED, or a checkpoint path")
-    run.add_argument("--schedule", help="plane schedule for PlaneCycle, e.g. HW,DW,DH,HW (default)")
+    run.add_argument("--schedule", help="plane schedule for PlaneCycle, e.g. HW,DW,DH,HW (default); several, ';'-separated, "
+                     "run each: 'HW,DW,DH,HW;HW,DH,DW,HW'")
     run.add_argument("--results", help="results folder (default results/latest; the demo writes liftbench-demo)")
     run.add_argument("--data-root", help="folder with dataset files (else $LIFTBENCH_DATA_ROOT, else the dataset's default)")
     run.add_argument("--cache-dir", help="feature cache (default $LIFTBENCH_CACHE or ~/.cache/liftbench)")

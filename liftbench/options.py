@@ -78,6 +78,8 @@ def resolve(declared: Mapping[str, Option], given: Mapping[str, Any], *, owner: 
             continue
         if name not in declared:
             valid = ", ".join(sorted(declared)) or "(none)"
-            raise UsageError(f"option {name!r} does not apply to {owner}; valid: {valid}")
+            from liftbench.registry import did_you_mean  # here: the registry imports this module
+
+            raise UsageError(f"option {name!r} does not apply to {owner}{did_you_mean(name, declared)} valid: {valid}")
         options[name] = declared[name].cast(name, value, owner)
     return options

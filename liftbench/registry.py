@@ -53,6 +53,13 @@ def closest(name: str, candidates: list[str]) -> str | None:
     return best if edit_distance(name, best) <= max(1, len(name) // 2) else None
 
 
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` when a candidate is close to ``name``, else ``";"`` — to go before a message's
+    ``valid: ...`` list, as every unknown-name message words it."""
+    near = closest(str(name), sorted(candidates))
+    return f"; did you mean {near!r}?" if near else ";"
+
+
 def _check_name(kind: str, name: str) -> str:
     if not isinstance(name, str) or not name or any(c in name for c in ",*?[] "):
         raise PluginError(f"invalid {kind} name {name!r}: names are non-empty and contain no ',', ' ' or glob characters")

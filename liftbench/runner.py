@@ -28,7 +28,7 @@ from liftbench.memory import RunPeakMemory
 from liftbench.options import resolve
 from liftbench.protocols.context import ProtocolResult, RunContext, RunSpec
 from liftbench.provenance import now, provenance
-from liftbench.registry import Registry
+from liftbench.registry import Registry, did_you_mean
 from liftbench.results import check_writable, run_status, write_atomic, write_run
 
 
@@ -87,7 +87,8 @@ def options_per_protocol(protocols: Sequence[ProtocolEntry], options: dict[str, 
     unknown = [k for k in options if k not in declared and k != "quick"]
     if unknown:
         valid = ", ".join(sorted(declared)) or "(none)"
-        raise UsageError(f"option {unknown[0]!r} does not apply to protocol(s) {', '.join(p.name for p in protocols)}; valid: {valid}")
+        raise UsageError(f"option {unknown[0]!r} does not apply to protocol(s) {', '.join(p.name for p in protocols)}"
+                         f"{did_you_mean(unknown[0], declared)} valid: {valid}")
     return {
         p.name: resolve(p.options, {k: v for k, v in options.items() if k in p.options or k == "quick"}, owner=f"protocol {p.name!r}", quick=p.quick)
         for p in protocols
@@ -112,7 +113,8 @@ def check_dataset_options(datasets: Sequence[DatasetEntry], given: dict[str, Any
     unknown = [k for k in given if k not in declared]
     if unknown:
         names = ", ".join(d.name for d in datasets)
-        raise UsageError(f"dataset option {unknown[0]!r} does not apply to dataset(s) {names}; valid: {', '.join(sorted(declared)) or '(none)'}")
+        raise UsageError(f"dataset option {unknown[0]!r} does not apply to dataset(s) {names}"
+                         f"{did_you_mean(unknown[0], declared)} valid: {', '.join(sorted(declared)) or '(none)'}")
 
 
 def _dtype_used(ctx: RunContext) -> dict[str, str]:

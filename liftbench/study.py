@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
@@ -36,10 +36,12 @@ def _frozen(value: Mapping) -> str:
 
 @dataclass(frozen=True)
 class Grid:
-    """One grid: dataset × backbone × strategy × protocol × seed, with its settings.
+    """One grid: dataset × backbone × strategy × protocol × seed (× size × schedule), with its settings.
 
     Name lists hold what a user typed (names, aliases, globs, ``all``) until :func:`liftbench.study_plan.resolve`
-    replaces them with registered names. ``size`` ``None`` means each dataset's default size. ``options``
+    replaces them with registered names. ``size`` ``None`` means each dataset's default size. ``size`` and
+    ``schedule`` are one value or a tuple of them: a tuple runs the cross product (:meth:`expanded`), while a
+    single value stays a plain value so records written before lists existed read back unchanged. ``options``
     apply to every protocol of the grid that declares them, ``protocol_options`` to one protocol each.
     """
 
@@ -48,23 +50,41 @@ class Grid:
     strategies: tuple[str, ...] = ("all",)
     protocols: tuple[str, ...] = ("linear",)
     seeds: tuple[int, ...] = (0,)
-    size: int | None = None
+    size: int | tuple[int, ...] | None = None
     weights: str = "pretrained"
-    schedule: str | None = None
+    schedule: str | tuple[str, ...] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     protocol_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     dataset_options: Mapping[str, Any] = field(default_factory=dict)
 
-    def runs(self) -> int:
-        """Planned runs (skipped pairs included), once names are resolved."""
-        return len(self.datasets) * len(self.backbones) * len(self.strategies) * len(self.protocols) * len(self.seeds)
+    def sizes(self) -> tuple[int | None, ...]:
+        """The grid's sizes as a tuple, whether it holds one or several (``(None,)``: each dataset's default)."""
+        return self.size if isinstance(self.size, tuple) else (self.size,)
 
-    def cells(self) -> frozenset[tuple]:
+    def schedules(self) -> tuple[str | None, ...]:
+        """The grid's schedules as a tuple, whether it holds one or several (``(None,)``: each strategy's own)."""
+        return self.schedule if isinstance(self.schedule, tuple) else (self.schedule,)
+
+    def expanded(self) -> tuple[Grid, ...]:
+        """One grid per (size, schedule), each with a single size and schedule: what the planner takes, so
+        :func:`liftbench.runner.plan` never sees a list."""
+        return tuple(replace(self, size=size, schedule=schedule) for size in self.sizes() for schedule in self.schedules())
+
+    def runs(self, scheduled: Collection[str] | None = None) -> int:
+        """Planned runs (skipped pairs included), once names are resolved; ``scheduled`` as in :meth:`cells`."""
+        return len(self.cells(scheduled))
+
+    def cells(self, scheduled: Collection[str] | None = None) -> frozenset[tuple]:
         """What tells each planned run apart, once names are resolved: grids that overlap (a record merged from
-        several commands) are counted and merged by these, so a run two grids share counts once."""
-        common = (self.size, self.weights, self.schedule, _frozen(self.options), _frozen(self.dataset_options))
+        several commands) are counted and merged by these, so a run two grids share counts once.
+
+        ``scheduled`` names the strategies that take a schedule (the registry knows; ``None``: assume all do):
+        the planner gives the others no schedule, so several schedules plan them once, and they count once."""
+        options = (self.weights, _frozen(self.options), _frozen(self.dataset_options))
         return frozenset(
-            (d, b, s, p, seed, *common, _frozen(self.protocol_options.get(p, {})))
+            (d, b, s, p, seed, size, schedule if scheduled is None or s in scheduled else None, *options,
+             _frozen(self.protocol_options.get(p, {})))
+            for size in self.sizes() for schedule in self.schedules()
             for d in self.datasets for b in self.backbones for s in self.strategies for p in self.protocols
             for seed in self.seeds
         )  # fmt: skip
@@ -107,10 +127,10 @@ class Study:
     leaderboard: Layout = Layout()
     source: str = ""  # where it was read from, for messages
 
-    def runs(self) -> int:
+    def runs(self, scheduled: Collection[str] | None = None) -> int:
         """Distinct planned runs: a run two grids share counts once (as :func:`~liftbench.study_plan.plan_study`
-        plans it once)."""
-        return len(frozenset().union(*(grid.cells() for grid in self.grids)))
+        plans it once); ``scheduled`` as in :meth:`Grid.cells`."""
+        return len(frozenset().union(*(grid.cells(scheduled) for grid in self.grids)))
 
     def with_grids(self, **changes: Any) -> Study:
         """The study with ``changes`` applied to every grid (what command-line flags do)."""
@@ -165,6 +185,32 @@ def seeds_of(value: Any, where: str) -> tuple[int, ...]:
     return tuple(value)
 
 
+def _listed(value: Any, key: str, where: str) -> list:
+    """A value or a non-empty list of values, as a list."""
+    if not isinstance(value, list):
+        return [value]
+    if not value:
+        raise UsageError(f"{where}: {key} is an empty list; give one value or several")
+    return value
+
+
+def _one_or_many(values: list) -> Any:
+    """One value as itself, several (duplicates dropped, order kept) as a tuple: a grid of one size is written
+    back exactly as before lists were allowed."""
+    values = list(dict.fromkeys(values))
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def sizes_of(value: Any, where: str) -> int | tuple[int, ...]:
+    """``size``: a positive whole number or a list of them (the grid runs each)."""
+    items = _listed(value, "size", where)
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int) or item < 1:
+            raise UsageError(f"{where}: size must be a positive whole number or a list of them (or left out for "
+                             f"each dataset's default), got {value!r}")  # fmt: skip
+    return _one_or_many(items)
+
+
 def _table(value: Any, key: str, where: str) -> dict:
     if not isinstance(value, dict):
         raise UsageError(f"{where}: {key} must be a table (KEY = VALUE lines), got {value!r}")
@@ -200,12 +246,10 @@ def parse_grid(table: Any, where: str) -> Grid:
         elif key == "seeds":
             values[key] = seeds_of(value, where)
         elif key == "size":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UsageError(
-                    f"{where}: size must be a positive whole number (or left out for each dataset's default), got {value!r}"
-                )
-            values[key] = value
-        elif key in ("weights", "schedule"):
+            values[key] = sizes_of(value, where)
+        elif key == "schedule":
+            values[key] = _one_or_many([_text(v, key, where) for v in _listed(value, key, where)])
+        elif key == "weights":
             values[key] = _text(value, key, where)
         elif key == "protocol_options":
             if not isinstance(value, dict):
@@ -299,10 +343,11 @@ def read_study_target(target: str, *, name: str, origin: str = "") -> Study:
     return replace(parse_text(text, source=f"{name} ({target})", name=name), name=name)
 
 
-def citation(folder: Path) -> str:
+def citation(folder: Path, scheduled: Collection[str] | None = None) -> str:
     """The Markdown line a committed leaderboard carries to say how it was made: the study file in its folder
     and the command that runs it again ('' without one). Built from the file's content, never from the path
-    the command was given, so the same results render the same line from anywhere."""
+    the command was given, so the same results render the same line from anywhere; ``scheduled`` (the
+    strategies that take a schedule, as :meth:`Grid.cells` takes it) makes its run count exact."""
     path = Path(folder) / STUDY_FILE
     if not path.is_file():
         return ""

@@ -93,7 +93,17 @@ def resolve(study: Study, registry: Registry) -> Study:
     return replace(study, grids=grids, executor=executor, device=device, leaderboard=layout)
 
 
+def scheduled_strategies(registry: Registry) -> frozenset[str]:
+    """The strategies that take a plane schedule: only their runs differ between a grid's schedules."""
+    return frozenset(entry.name for entry in registry.entries("strategy") if entry.schedule)
+
+
 def _plan_grid(grid: Grid, registry: Registry) -> list:
+    """A grid's runs: one plain grid per (size, schedule) of it (:meth:`Grid.expanded`), each planned."""
+    return [run for plain in grid.expanded() for run in _plan_plain(plain, registry)]
+
+
+def _plan_plain(grid: Grid, registry: Registry) -> list:
     from liftbench.runner import options_per_protocol, plan
 
     protocols = registry.resolve("protocol", grid.protocols)
@@ -147,7 +157,7 @@ def plan_study(study: Study, registry: Registry) -> list:
 def count_runs(study: Study, registry: Registry) -> tuple[int | None, str]:
     """(planned runs, '') — or (None, why) when a name does not resolve (for ``liftbench list studies``)."""
     try:
-        return resolve(study, registry).runs(), ""
+        return resolve(study, registry).runs(scheduled_strategies(registry)), ""
     except UsageError as exc:
         return None, str(exc)
 

@@ -86,7 +86,8 @@ def test_a_dry_run_checks_the_executor_options(tmp_path, capsys):
     study.write_text('executor = "slurm"\n[executor_options]\npartiton = "gpu"\n[[grid]]\n', encoding="utf-8")
     assert main(["run", "--study", str(study), "--dry-run"]) == 2
     err = capsys.readouterr().err
-    assert "option 'partiton' does not apply to executor 'slurm'; valid: account" in err and "Traceback" not in err
+    assert "option 'partiton' does not apply to executor 'slurm'; did you mean 'partition'? valid: account" in err
+    assert "Traceback" not in err
 
 
 def test_a_record_reruns_into_its_own_folder_from_anywhere(tmp_path, monkeypatch, capsys):
@@ -125,3 +126,83 @@ def test_a_broken_pipe_is_not_a_traceback():
     subprocess.run([sys.executable, "-c", reader], stdin=writer.stdout, check=True)
     writer.stdout.close()
     assert b"Traceback" not in writer.stderr.read() and writer.wait() == 0
+
+
+SIZES_AND_SCHEDULES = """
+name = "sweep"
+results = "%s"
+[[grid]]
+backbones = "vit-tiny-shapes"
+strategies = ["2d", "pcg"]
+size = [28, 32]
+schedule = ["HW,DW,DH,HW", "HW,DH,DW,HW"]
+"""
+
+
+def test_a_grid_of_sizes_and_schedules_plans_their_product_and_its_record_replans_it(tmp_path):
+    """2 sizes × (pcg: 2 schedules, 2d: none) = 6 runs, counted as planned; the record keeps the lists, and
+    reading it back plans the same run keys (no list reaches runner.plan)."""
+    from liftbench.plugins import build_registry
+    from liftbench.study import parse_text
+    from liftbench.study_plan import count_runs, merged, plan_study, resolve
+    from liftbench.study_toml import dumps
+
+    registry = build_registry()
+    study = resolve(parse_text(SIZES_AND_SCHEDULES % (tmp_path / "out"), source="sweep.toml"), registry)
+    runs = plan_study(study, registry)
+    assert sorted((r.spec.strategy, r.spec.size, r.spec.schedule) for r in runs) == [
+        ("2d", 28, ""), ("2d", 32, ""),
+        ("pcg", 28, "HW,DH,DW,HW"), ("pcg", 28, "HW,DW,DH,HW"), ("pcg", 32, "HW,DH,DW,HW"), ("pcg", 32, "HW,DW,DH,HW"),
+    ]  # fmt: skip
+    assert count_runs(study, registry) == (6, "") and study.runs() == 8  # without the registry: every strategy
+    text = dumps(study)
+    assert 'size = [28, 32]\nweights = "pretrained"\nschedule = ["HW,DW,DH,HW", "HW,DH,DW,HW"]' in text
+    again = resolve(parse_text(text, source="study.toml"), registry)
+    assert again.grids == study.grids and [r.key for r in plan_study(again, registry)] == [r.key for r in runs]
+    one = parse_text(SIZES_AND_SCHEDULES.replace("[28, 32]", "28") % "r", source="one.toml")
+    assert merged(one, study).grids == study.grids  # the grid of one size is covered by the grid of both
+
+
+def test_size_and_schedule_flags_take_several(tmp_path, capsys):
+    base = ["run", "--backbones", "vit-tiny-shapes", "--strategies", "2d,pcg", "--results", str(tmp_path / "r"), "--dry-run"]
+    assert main([*base, "--size", "28,32"]) == 0
+    assert "plan: 4 runs" in capsys.readouterr().out
+    assert main([*base, "--size", "28,32", "--schedule", "HW,DW,DH,HW; HW,DH,DW,HW"]) == 0
+    assert "plan: 6 runs" in capsys.readouterr().out
+    assert main([*base, "--size", "32", "--schedule", "HW,DH,DW,HW"]) == 0  # one schedule: as before
+    assert "plan: 2 runs" in capsys.readouterr().out
+    assert main([*base, "--size", "28,x"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid --size '28,x': give positive integers separated by commas, e.g. 32,64" in err and "Traceback" not in err
+    assert main([*base, "--schedule", "HW,XY"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("size = [32, 0]", "size must be a positive whole number or a list of them"),
+        ("size = []", "size is an empty list"),
+        ('schedule = ["HW", 3]', "schedule must be a non-empty string, got 3"),
+    ],
+)
+def test_bad_size_and_schedule_lists_are_usage_errors(text, message):
+    from liftbench.errors import UsageError
+    from liftbench.study import parse_text
+
+    with pytest.raises(UsageError, match=message.replace("[", r"\[")):
+        parse_text(f"[[grid]]\n{text}\n", source="bad.toml")
+
+
+def test_misspelt_option_names_suggest_the_right_one(tmp_path, capsys):
+    base = ["run", "--backbones", "vit-tiny-shapes", "--size", "32", "--results", str(tmp_path / "r"), "--dry-run"]
+    assert main([*base, "--opt", "iteratons=5"]) == 2
+    assert "option 'iteratons' does not apply to protocol(s) linear; did you mean 'iterations'? valid: " in capsys.readouterr().err
+    study = tmp_path / "typo.toml"
+    study.write_text('[[grid]]\nbackbones = "vit-tiny-shapes"\n[grid.options]\niteratons = 5\n', encoding="utf-8")
+    assert main(["run", "--study", str(study), "--dry-run"]) == 2
+    assert "did you mean 'iterations'?" in capsys.readouterr().err
+    assert main([*base, "--dataset-opt", "n_trian=12"]) == 2
+    assert "dataset option 'n_trian' does not apply to dataset(s) synthetic; did you mean 'n_train'? valid: " in capsys.readouterr().err
+    assert main(["list", "studie"]) == 2
+    assert "unknown kind 'studie'; did you mean 'studies'? valid: strategies, " in capsys.readouterr().err

@@ -6,7 +6,7 @@ from tabulate import tabulate
 
 from liftbench.errors import ExitCode, UsageError
 from liftbench.plugins import build_registry
-from liftbench.registry import KINDS, PLURAL
+from liftbench.registry import KINDS, PLURAL, did_you_mean
 
 
 def _study_columns(entry, registry) -> list[str]:
@@ -33,7 +33,8 @@ def list_command(args) -> int:
         elif wanted in by_name:
             kinds = [by_name[wanted]]
         else:
-            raise UsageError(f"unknown kind {wanted!r}; valid: {', '.join(PLURAL.values())}, plugins")
+            valid = [*PLURAL.values(), "plugins"]
+            raise UsageError(f"unknown kind {wanted!r}{did_you_mean(wanted, valid)} valid: {', '.join(valid)}")
     for kind in kinds:
         rows = []
         for entry in registry.entries(kind):

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from liftbench.commands.plugin_flags import executor_flags, protocol_flags
-from liftbench.commands.run_options import key_values, parse_seeds
+from liftbench.commands.run_options import key_values, parse_schedules, parse_seeds, parse_sizes
 from liftbench.errors import UsageError
 from liftbench.registry import Registry
 from liftbench.study import DEFAULT_RESULTS, STUDY_FILE, Grid, Study, device_of, is_record, read_study
@@ -52,6 +52,10 @@ def _grid_values(args) -> dict:
             continue
         if name == "seeds":
             value = tuple(parse_seeds(str(value)))
+        elif name == "size":
+            value = parse_sizes(str(value))
+        elif name == "schedule":
+            value = parse_schedules(str(value))
         elif name in ("strategies", "backbones", "datasets", "protocols"):
             value = tuple(part.strip() for part in str(value).split(",") if part.strip()) or (str(value),)
         given[name] = value
