@@ -111,6 +111,14 @@ def calibrate(registry: Registry, backbone: str, strategy: str, schedule: str, s
     return flops / max(seconds, 1e-9)
 
 
+def backbone_rate(registry: Registry, backbone: str, strategy: str, schedule: str, size: int, device: str, rates: dict) -> float:
+    """:func:`calibrate`'s FLOP/s for this lifting at ``min(size, CALIBRATION_SIZE)``, measured once per ``rates``."""
+    key = (backbone, strategy, schedule, min(size, CALIBRATION_SIZE))
+    if key not in rates:
+        rates[key] = calibrate(registry, backbone, strategy, schedule, key[-1], device)
+    return rates[key]
+
+
 def available_mb(device: str) -> float:
     """Memory a run may use on ``device``: the GPU's total, or the machine's physical RAM."""
     if device.startswith("cuda") and torch.cuda.is_available():
@@ -118,33 +126,39 @@ def available_mb(device: str) -> float:
     return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _volumes(registry: Registry, dataset: str, size: int, data_root: str | None, options: str) -> int | None:
+def load_dataset(registry: Registry, dataset: str, size: int, data_root: str | None, options: str):
+    """The dataset as a run would load it, or None when it cannot be loaded here (e.g. not downloaded yet:
+    the per-volume figures still stand, the totals become "?")."""
     import json
 
     from liftbench.errors import UsageError
 
     entry = registry.get("dataset", dataset)
     try:
-        data = entry.load()(size=size, data_root=data_root, **{**entry.options, **json.loads(options)})
-    except UsageError:  # e.g. a dataset file not downloaded yet: the per-volume figures still stand
+        return entry.load()(size=size, data_root=data_root, **{**entry.options, **json.loads(options)})
+    except UsageError:
         return None
-    return sum(len(split) for split in data.splits.values())
 
 
-def estimate(registry: Registry, runs: Sequence, device: str = "cpu", data_root: str | None = None, batch: int = 4) -> list[GroupCost]:
-    """One :class:`GroupCost` per feature-extraction group of the runs that will execute."""
+def _volumes(registry: Registry, dataset: str, size: int, data_root: str | None, options: str) -> int | None:
+    data = load_dataset(registry, dataset, size, data_root, options)
+    return None if data is None else sum(len(split) for split in data.splits.values())
+
+
+def estimate(registry: Registry, runs: Sequence, device: str = "cpu", data_root: str | None = None, batch: int = 4,
+             rates: dict | None = None) -> list[GroupCost]:  # fmt: skip
+    """One :class:`GroupCost` per feature-extraction group of the runs that will execute (``rates``: calibrations
+    to share with :func:`liftbench.estimate_seg.estimate_seg`)."""
     from liftbench.runner import group_runs
 
-    rates: dict[tuple, float] = {}
+    rates = {} if rates is None else rates
     volumes: dict[tuple, int | None] = {}  # per dataset, size and options: loaded once, not once per group
     limit = available_mb(device)
     out = []
     for members in group_runs([run for run in runs if not run.skip_reason]):
         s = members[0].spec
         dataset, size, backbone, strategy, schedule, data_opts = s.dataset, s.size, s.backbone, s.strategy, s.schedule, s.dataset_options
-        rate_key = (backbone, strategy, schedule, min(size, CALIBRATION_SIZE))
-        if rate_key not in rates:
-            rates[rate_key] = calibrate(registry, backbone, strategy, schedule, rate_key[-1], device)
+        rate = backbone_rate(registry, backbone, strategy, schedule, size, device, rates)
         flops, peak_bytes = trace(registry, backbone, strategy, schedule, size, batch=batch)
         per_volume = flops / batch
         peak_mb = peak_bytes / 2**20
@@ -154,7 +168,7 @@ def estimate(registry: Registry, runs: Sequence, device: str = "cpu", data_root:
         out.append(GroupCost(
             dataset=dataset, size=size, backbone=backbone, strategy=strategy, schedule=schedule, runs=len(members),
             volumes=volumes[data_key], gflop_per_volume=per_volume / 1e9,
-            seconds_per_volume=per_volume / rates[rate_key], peak_mb=peak_mb, fits=peak_mb < 0.9 * limit,
+            seconds_per_volume=per_volume / rate, peak_mb=peak_mb, fits=peak_mb < 0.9 * limit,
         ))  # fmt: skip
     return out
 
@@ -176,8 +190,7 @@ def render(costs: Sequence[GroupCost], device: str) -> str:
     too_big = [f"{c.backbone}/{c.strategy}@{c.size}" for c in costs if not c.fits]
     lines = [table, "", f"estimated feature extraction on {device}: {total}; probe training per run is extra "
              "(cached linear: ~1 ms per step; linear-aug and finetune: a forward (and backward) per step; "
-             "seg-linear/seg-finetune: a forward (and backward) plus the 3D decoder per update — see `liftbench bench "
-             "--seg`; FeatDice on LIDC runs at 640² in-plane, 16x the tokens of the 160² counted here)."]  # fmt: skip
+             "segmentation protocols and FeatDice: the training table below)."]  # fmt: skip
     if too_big:
         lines.append(f"will not fit in {available_mb(device):.0f} MB: {', '.join(too_big)}")
     return "\n".join(lines)

@@ -37,3 +37,41 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, capsys):
     lines = {line.split()[3]: line.split() for line in text.splitlines() if line.startswith("synthetic")}
     assert set(lines) == {"2d", "3d"} and lines["2d"][5] == "210"  # 120 + 45 + 45 volumes
     assert "estimated feature extraction on cpu" in text
+
+
+def _seg_costs(registry, iterations: int):
+    """The segmentation estimate of a tiny synthetic grid: the three training protocols at one batch size."""
+    from liftbench.estimate_seg import estimate_seg
+    from liftbench.runner import plan
+    from liftbench.testing import TINY_DATA
+
+    protocols = registry.resolve("protocol", "seg-linear-cached,seg-linear,seg-finetune,featdice")
+    runs = plan(registry, datasets=registry.resolve("dataset", "synthetic"), backbones=registry.resolve("backbone", "tiny-vit"),
+                strategies=registry.resolve("strategy", "2d"), protocols=protocols, seeds=(0, 1), size=28, weights="random",
+                options={"iterations": iterations, "warmup": 1, "batch_size": 2, "hidden": 16}, dataset_options=TINY_DATA)  # fmt: skip
+    return {c.protocol: c for c in estimate_seg(registry, runs)}
+
+
+def test_segmentation_runs_get_a_training_estimate():
+    """Each segmentation protocol gets a per-run time that grows with the updates; at equal batch, fine-tuning
+    (backbone forward + backward) costs more than seg-linear (forward), which costs more than the cached variant."""
+    registry = registry_with()
+    short, long = _seg_costs(registry, 4), _seg_costs(registry, 40)
+    for protocol in ("seg-linear-cached", "seg-linear", "seg-finetune"):
+        assert short[protocol].runs == 2 and short[protocol].gflop_per_update > 0
+        assert 0 < short[protocol].seconds_per_run < long[protocol].seconds_per_run, protocol
+    for costs in (short, long):
+        assert costs["seg-finetune"].gflop_per_update > costs["seg-linear"].gflop_per_update > costs["seg-linear-cached"].gflop_per_update
+    assert long["seg-finetune"].seconds_per_run > long["seg-linear"].seconds_per_run > long["seg-linear-cached"].seconds_per_run
+    assert long["seg-linear-cached"].seconds > long["seg-linear-cached"].runs * long["seg-linear-cached"].seconds_per_run  # + its extraction
+    assert short["featdice"].updates == 0 and short["featdice"].seconds_per_run > 0
+
+
+def test_dry_run_prints_the_segmentation_table(tmp_path, capsys):
+    rc = main(["run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "2d", "--protocols", "seg-linear",
+               "--size", "28", "--weights", "random", "--results", str(tmp_path / "r"), "--iterations", "3", "--warmup", "1",
+               "--opt", "hidden=16", "--dry-run"])  # fmt: skip
+    text = capsys.readouterr().out
+    assert rc == 0 and "training (per run):" in text and "estimated segmentation training and scoring on cpu" in text
+    row = next(line.split() for line in text.splitlines() if "seg-linear" in line and line.startswith("synthetic"))
+    assert row[5:8] == ["3", "x", "8"] and float(row[-1]) > 0

@@ -28,8 +28,10 @@ def _executor_options(study, executor, args) -> dict:
 
 
 def _dry_run(runs, registry, args, results_dir: Path) -> int:
-    """Print the plan: runs, skipped pairs, what is already done, and each extraction group's cost."""
+    """Print the plan: runs, skipped pairs, what is already done, each extraction group's cost and the segmentation
+    runs' training cost."""
     from liftbench.estimate import estimate, render
+    from liftbench.estimate_seg import estimate_seg, render_seg
     from liftbench.runner import existing_statuses
 
     done = existing_statuses(results_dir) if results_dir.is_dir() and not args.force else {}
@@ -42,7 +44,11 @@ def _dry_run(runs, registry, args, results_dir: Path) -> int:
     if not _device_here(args.device):  # a study for a GPU, planned on a laptop or a cluster's login node
         print(f"(no {args.device} device on this machine: no cost estimate; the runs above are what would run there)")
         return ExitCode.OK
-    print(render(estimate(registry, todo, device=args.device, data_root=args.data_root), args.device))
+    rates: dict = {}  # the lifting calibrations, shared by both tables
+    print(render(estimate(registry, todo, device=args.device, data_root=args.data_root, rates=rates), args.device))
+    seg = render_seg(estimate_seg(registry, todo, device=args.device, data_root=args.data_root, rates=rates), args.device)
+    if seg:
+        print("\n" + seg)
     return ExitCode.OK
 
 
