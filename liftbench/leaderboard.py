@@ -473,15 +473,10 @@ def targets(results_root: Path) -> dict[Path, Path]:
 
 def folder_layout(folder: Path):
     """The layout of the study recorded in ``folder`` (its ``study.toml``), or ``None`` without a readable one."""
-    from liftbench.study import STUDY_FILE, parse_text
+    from liftbench.study import folder_study
 
-    path = Path(folder) / STUDY_FILE
-    if not path.is_file():
-        return None
-    try:
-        return parse_text(path.read_text(encoding="utf-8"), source=str(path)).leaderboard
-    except UsageError:
-        return None
+    study = folder_study(folder)[0]
+    return study.leaderboard if study is not None else None
 
 
 def render_folder(folder: Path, title: str) -> str:

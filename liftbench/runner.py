@@ -156,13 +156,14 @@ def plan(
             for strategy in strategies:
                 for protocol in protocols:
                     reason = _skip_reason(dataset, backbone, strategy, protocol, strategies)
+                    provided = providers(strategy=strategy, backbone=backbone, dataset=dataset, protocol=protocol)
                     for seed in seeds:
                         spec = RunSpec(
                             dataset=dataset.name, size=sizes[dataset.name], backbone=backbone.name, weights=weights,
                             strategy=strategy.name, schedule=_schedule_for(strategy, sched),
                             protocol=protocol.name, seed=int(seed), options=per_protocol[protocol.name],
                             dataset_options=data_opts[dataset.name],
-                            providers=providers(strategy=strategy, backbone=backbone, dataset=dataset, protocol=protocol),
+                            providers=provided,
                         )
                         runs.append(PlannedRun(spec, reason))
     return runs

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from liftbench.errors import UsageError
-from liftbench.registry import closest
+from liftbench.registry import did_you_mean
 
 try:
     import tomllib
@@ -69,10 +69,6 @@ class Grid:
         """One grid per (size, schedule), each with a single size and schedule: what the planner takes, so
         :func:`liftbench.runner.plan` never sees a list."""
         return tuple(replace(self, size=size, schedule=schedule) for size in self.sizes() for schedule in self.schedules())
-
-    def runs(self, scheduled: Collection[str] | None = None) -> int:
-        """Planned runs (skipped pairs included), once names are resolved; ``scheduled`` as in :meth:`cells`."""
-        return len(self.cells(scheduled))
 
     def cells(self, scheduled: Collection[str] | None = None) -> frozenset[tuple]:
         """What tells each planned run apart, once names are resolved: grids that overlap (a record merged from
@@ -152,9 +148,7 @@ def _where(source: str) -> str:
 def _check_keys(table: Mapping, valid: tuple[str, ...], where: str) -> None:
     for key in table:
         if key not in valid:
-            near = closest(str(key), list(valid))
-            hint = f"; did you mean {near!r}?" if near else ";"
-            raise UsageError(f"{where}: unknown key {key!r}{hint} valid: {', '.join(valid)}")
+            raise UsageError(f"{where}: unknown key {key!r}{did_you_mean(key, valid)} valid: {', '.join(valid)}")
 
 
 def _names(value: Any, key: str, where: str) -> tuple[str, ...]:
@@ -343,20 +337,29 @@ def read_study_target(target: str, *, name: str, origin: str = "") -> Study:
     return replace(parse_text(text, source=f"{name} ({target})", name=name), name=name)
 
 
+def folder_study(folder: Path) -> tuple[Study | None, str | None, str]:
+    """The study recorded in ``folder/study.toml``: ``(study, text, problem)`` — ``(None, None, "")`` without
+    one, ``(None, text, why)`` when it cannot be read as a study. The one reader of a folder's record."""
+    path = Path(folder) / STUDY_FILE
+    if not path.is_file():
+        return None, None, ""
+    text = path.read_text(encoding="utf-8")
+    try:
+        return parse_text(text, source=str(path)), text, ""
+    except UsageError as exc:
+        return None, text, str(exc)
+
+
 def citation(folder: Path, scheduled: Collection[str] | None = None) -> str:
     """The Markdown line a committed leaderboard carries to say how it was made: the study file in its folder
     and the command that runs it again ('' without one). Built from the file's content, never from the path
     the command was given, so the same results render the same line from anywhere; ``scheduled`` (the
     strategies that take a schedule, as :meth:`Grid.cells` takes it) makes its run count exact."""
-    path = Path(folder) / STUDY_FILE
-    if not path.is_file():
-        return ""
-    try:
-        study = parse_text(path.read_text(encoding="utf-8"), source=str(path))
-    except UsageError as exc:
-        return f"Made by [`{STUDY_FILE}`]({STUDY_FILE}) (unreadable: {exc}).\n\n"
+    study, text, problem = folder_study(folder)
+    if study is None:
+        return f"Made by [`{STUDY_FILE}`]({STUDY_FILE}) (unreadable: {problem}).\n\n" if text is not None else ""
     rerun = f"{study.results.rstrip('/')}/{STUDY_FILE}"
     return (
-        f"Made by the study [`{STUDY_FILE}`]({STUDY_FILE}) (`{study.name}`, {study.runs()} runs); "
+        f"Made by the study [`{STUDY_FILE}`]({STUDY_FILE}) (`{study.name}`, {study.runs(scheduled)} runs); "
         f"`liftbench run --study {rerun}` runs it again.\n\n"
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from liftbench.errors import UsageError
 from liftbench.registry import Registry, closest
-from liftbench.study import STUDY_FILE, Grid, Layout, Study, device_of, parse_text
+from liftbench.study import STUDY_FILE, Grid, Layout, Study, device_of, folder_study
 
 
 def _cast_options(options: dict, protocols) -> dict:
@@ -69,7 +69,7 @@ def resolve_layout(layout: Layout, registry: Registry) -> Layout:
 
     for metric in layout.metrics or ():
         if metric not in METRIC_NAMES:
-            near = closest(metric, list(METRIC_NAMES))
+            near = closest(metric, list(METRIC_NAMES))  # in the leaderboard's order: 'acu' is nearest 'auc'
             hint = f"; did you mean {near!r}?" if near else ";"
             raise UsageError(f"[leaderboard]: unknown metric {metric!r}{hint} valid: {', '.join(METRIC_NAMES)}")
     try:
@@ -180,12 +180,7 @@ def record(study: Study, results_dir: Path) -> Path:
     from liftbench.study_toml import dumps
 
     path = Path(results_dir) / STUDY_FILE
-    existing = None
-    if path.is_file():
-        try:
-            existing = parse_text(path.read_text(encoding="utf-8"), source=str(path))
-        except UsageError:
-            existing = None  # unreadable: the study that just ran replaces it
+    existing = folder_study(results_dir)[0]  # None when unreadable: the study that just ran replaces it
     text = dumps(replace(merged(existing, study), source=""))
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
         write_text_atomic(path, text)

@@ -110,6 +110,20 @@ SEG_FINETUNE = {
     "backbone_lr_scale": Option(float, 0.1, "backbone learning rate as a multiple of the decoder's"),
 }  # fmt: skip
 SEG_QUICK = {"iterations": 4, "warmup": 1, "eval_every": 2, "hidden": 64}
+PROBE_AUG_QUICK = {"iterations": 20, "warmup": 2, "epochs": 2, "warmup_epochs": 1}
+FINETUNE_QUICK = {"iterations": 6, "warmup": 1, "epochs": 2, "warmup_epochs": 1}
+# the segmentation protocols: name -> (target, description, options); all need masks, none needs labels
+SEGMENTATION = {
+    "seg-linear": ("liftbench.protocols.segment:run_linear",
+                   "frozen lifted backbone + the authors' 3D up-sampling decoder (20k updates), Dice (Table 3 linear)",
+                   SEG_LINEAR),
+    "seg-linear-cached": ("liftbench.protocols.segment:run_cached",
+                          "seg-linear on frozen dense features cached on disk: no augmentation, backbone in eval mode, "
+                          "seeds reuse the features", {**SEG_LINEAR, "augment": replace(SEG_LINEAR["augment"], default="none")}),
+    "seg-finetune": ("liftbench.protocols.segment:run_finetune",
+                     "lifted backbone + decoder all trained (backbone lr 0.1x, clip 0.8, dropout 0.2; 30k updates as "
+                     "released), Dice (Table 3 fine-tune)", SEG_FINETUNE),
+}  # fmt: skip
 
 
 @hookimpl
@@ -128,7 +142,7 @@ def liftbench_register_protocols(registrar):
         aliases=("paper-probe",),
         description="the paper's probe: frozen backbone forward every step on augmented volumes (no cache), AUC/ACC",
         options=PROBE_AUG,
-        quick={"iterations": 20, "warmup": 2, "epochs": 2, "warmup_epochs": 1},
+        quick=PROBE_AUG_QUICK,
     )
     registrar.add(
         "table1-probe",
@@ -136,7 +150,7 @@ def liftbench_register_protocols(registrar):
         description="Table 1's probe as the authors' released code runs it: linear-aug with 200 epochs (10 warm-up) "
         "stepped per epoch, >= selection, reflect padding, backbone in train mode with DINOv3 RoPE rescaling",
         options=with_defaults(PROBE_AUG, CODE),
-        quick={"iterations": 20, "warmup": 2, "epochs": 2, "warmup_epochs": 1},
+        quick=PROBE_AUG_QUICK,
     )
     registrar.add(
         "finetune",
@@ -144,7 +158,7 @@ def liftbench_register_protocols(registrar):
         aliases=("ft",),
         description="full fine-tuning of backbone + head (lr 5e-5, wd 0.05; bf16, checkpointing, accumulation), AUC/ACC",
         options=FINETUNE_ALL,
-        quick={"iterations": 6, "warmup": 1, "epochs": 2, "warmup_epochs": 1},
+        quick=FINETUNE_QUICK,
     )
     registrar.add(
         "table2-finetune",
@@ -152,7 +166,7 @@ def liftbench_register_protocols(registrar):
         description="Table 2's fine-tuning as the authors' released code runs it: finetune with 100 epochs (10 warm-up) "
         "stepped per epoch, >= selection, reflect padding, DINOv3 RoPE rescaling while training",
         options=with_defaults(FINETUNE_ALL, CODE),
-        quick={"iterations": 6, "warmup": 1, "epochs": 2, "warmup_epochs": 1},
+        quick=FINETUNE_QUICK,
     )
     registrar.add(
         "featdice",
@@ -163,32 +177,6 @@ def liftbench_register_protocols(registrar):
         needs_masks=True,
         needs_labels=False,
     )
-    registrar.add(
-        "seg-linear",
-        "liftbench.protocols.segment:run_linear",
-        description="frozen lifted backbone + the authors' 3D up-sampling decoder (20k updates), Dice (Table 3 linear)",
-        options=SEG_LINEAR,
-        quick=SEG_QUICK,
-        needs_masks=True,
-        needs_labels=False,
-    )
-    registrar.add(
-        "seg-linear-cached",
-        "liftbench.protocols.segment:run_cached",
-        description="seg-linear on frozen dense features cached on disk: no augmentation, backbone in eval mode, "
-        "seeds reuse the features",
-        options={**SEG_LINEAR, "augment": replace(SEG_LINEAR["augment"], default="none")},
-        quick=SEG_QUICK,
-        needs_masks=True,
-        needs_labels=False,
-    )
-    registrar.add(
-        "seg-finetune",
-        "liftbench.protocols.segment:run_finetune",
-        description="lifted backbone + decoder all trained (backbone lr 0.1x, clip 0.8, dropout 0.2; 30k updates as "
-        "released), Dice (Table 3 fine-tune)",
-        options=SEG_FINETUNE,
-        quick=SEG_QUICK,
-        needs_masks=True,
-        needs_labels=False,
-    )
+    for name, (target, description, options) in SEGMENTATION.items():
+        registrar.add(name, target, description=description, options=options, quick=SEG_QUICK, needs_masks=True,
+                      needs_labels=False)  # fmt: skip

@@ -256,6 +256,8 @@ def test_forward_rows_keep_their_options_and_keys():
 
     settings = BenchSettings()
     assert settings.options() == {"dtype": "fp32", "train": False, "warmup": 2, "repeats": 5, "matmul_n": 2048}
+    # the name the committed forward table's file already has (results/bench/bench-8a57769d501ac351.parquet)
+    assert bench_key("vits", "pcg", 64, 1, settings) == "bench-8a57769d501ac351"
     assert bench_key("vits", "pcg", 64, 1, settings) != bench_key("vits", "pcg", 64, 1, BenchSettings(seg="frozen"))
     frozen, finetune = BenchSettings(seg="frozen"), BenchSettings(seg="finetune")
     assert bench_key("vits", "pcg", 64, 1, frozen) != bench_key("vits", "pcg", 64, 1, finetune)

@@ -144,6 +144,7 @@ def fit_head(
     scheduler, total_steps = training_schedule(optimizer, options, math.ceil(len(train_labels) / batch))
     rule = options.get("selection", "first-best")
     best_auc, best_state, best_step = -math.inf, copy.deepcopy(head.state_dict()), 0
+    every = options.get("eval_every", 0)  # 0 (protocols that do not declare it): at each epoch's end
     for step, index, end_of_epoch in epoch_batches(len(train_labels), batch, total_steps, order):
         features = batch_features(index)
         head.train()
@@ -152,7 +153,6 @@ def fit_head(
         loss.backward()
         optimizer.step()
         scheduler.step()
-        every = options.get("eval_every", 0)
         if (end_of_epoch and not every) or (every and ((step + 1) % every == 0 or step + 1 == total_steps)):
             current = refresh_val() if refresh_val is not None else val_features
             auc = val_auc(predict(head, current, task), val_labels, task, step + 1)

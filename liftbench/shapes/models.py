@@ -90,4 +90,3 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "vit-tiny-shapes": vit_tiny_shapes,
     "resnet-tiny-shapes": resnet_tiny_shapes,
 }
-FAMILIES = {"vit-tiny-shapes": "vit", "resnet-tiny-shapes": "cnn"}

@@ -19,7 +19,7 @@ from pathlib import Path
 from liftbench.errors import UsageError
 from liftbench.results import read_results, replace_atomic, result_files
 from liftbench.site.pages import PageData, index_page, study_page
-from liftbench.study import STUDY_FILE, Study, parse_text
+from liftbench.study import STUDY_FILE, Study, folder_study
 
 MARKER = ".liftbench-site"  # written into OUT: a folder with it is a site liftbench may prune
 
@@ -39,14 +39,7 @@ def folders(dirs: list[Path]) -> list[Path]:
 
 
 def _study(folder: Path) -> tuple[Study | None, str | None]:
-    path = folder / STUDY_FILE
-    if not path.is_file():
-        return None, None
-    text = path.read_text(encoding="utf-8")
-    try:
-        return parse_text(text, source=str(path)), text
-    except UsageError:
-        return None, text
+    return folder_study(folder)[:2]
 
 
 def _slug(name: str, taken: set[str]) -> str:
