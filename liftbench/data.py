@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -42,9 +43,11 @@ class VolumeSplit:
     def __len__(self) -> int:
         return len(self.volumes)
 
+    @cached_property
     def fingerprint(self) -> str:
         """A hash of the split's volumes and masks: what a cache of its features must match (moving MMWHS cases
-        between the training and test folders keeps the counts but changes this)."""
+        between the training and test folders keeps the counts but changes this). Computed once per split
+        object: a grid's runs share the dataset, and LIDC's volumes are over a GB to hash."""
         digest = hashlib.blake2b(digest_size=12)
         for array in (self.volumes, self.masks):
             if array is not None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -202,12 +201,6 @@ def test_unknown_layers_choice_is_a_usage_error(tmp_path):
     assert code == 2
 
 
-def test_featdice_procedures_on_numpy_masks_match_monai_semantics():
-    """Empty-mask volumes are skipped in the mean (not counted as 0 or 1)."""
-    scores = np.array([[0.5], [np.nan], [1.0]])
-    assert mean_dice(scores) == pytest.approx(0.75)
-
-
 @pytest.mark.filterwarnings("ignore:The maximum displacement")
 def test_table3_command_runs_on_tiny_files_in_the_exact_layouts(tmp_path):
     """The command that fills Table 3 (`--datasets lidc,mmwhs-ct,mmwhs-mri --protocol featdice,seg-linear,seg-finetune
@@ -244,12 +237,14 @@ def test_table3_command_runs_on_tiny_files_in_the_exact_layouts(tmp_path):
 
 def test_same_run_gives_the_same_dice_whether_or_not_the_backbone_was_already_built(registry, tmp_path):
     """The decoder's init is seeded after the backbone is fetched: a reused (memoised) backbone and a freshly
-    built one give the same run the same result."""
+    built one give the same run the same result. The shipped ViT is built by timm (its init draws from the
+    global generator) before its weights load, so building it moves the generator the decoder is drawn from."""
     from liftbench.protocols.context import _memo
 
     _memo.clear()
-    first = run_grid(registry, tmp_path / "a", protocols="seg-linear", options=SEG_QUICK)
-    again = run_grid(registry, tmp_path / "b", protocols="seg-linear", options=SEG_QUICK)  # backbone memoised now
+    grid = {"backbones": "vit-tiny-shapes", "weights": "pretrained", "protocols": "seg-linear", "options": SEG_QUICK}
+    first = run_grid(registry, tmp_path / "a", **grid)
+    again = run_grid(registry, tmp_path / "b", **grid)  # backbone memoised now
     pick = lambda rows: rows.loc[(rows["metric"] == "dice") & (rows["split"] == "test"), "value"].tolist()  # noqa: E731
     assert pick(first) == pick(again)
 
@@ -271,11 +266,24 @@ def test_a_refused_layers_choice_leaves_the_cnn_unpatched(registry, tmp_path):
     assert set(rows["status"]) == {"ok"}
 
 
-def test_seg_feature_cache_follows_the_data(registry, tmp_path):
-    """Other volumes (another synthetic seed) under the same names: a new cache entry, not the stale one."""
-    base = {"n_train": 9, "n_val": 6, "n_test": 6}
-    run_grid(registry, tmp_path, protocols="seg-linear-cached", options=SEG_QUICK, dataset_options=base)
-    run_grid(registry, tmp_path, protocols="seg-linear-cached", options=SEG_QUICK, dataset_options=base | {"seed": 1})
+def test_seg_feature_cache_follows_the_data(registry, tmp_path, monkeypatch):
+    """Other volumes under the same file names and the same options (a LIDC release rewritten in place): a new
+    cache entry, not the stale one."""
+    import sys
+    from pathlib import Path
+
+    from liftbench.protocols.context import _memo
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from seg_files import write_lidc
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("LIFTBENCH_DATA_ROOT", str(data))
+    for seed in (0, 1):
+        write_lidc(data, n_train=4, n_test=2, seed=seed)
+        _memo.clear()  # a new process would read the files again
+        run_grid(registry, tmp_path, datasets="lidc", protocols="seg-linear-cached", options=SEG_QUICK)
+        (tmp_path / "results").rename(tmp_path / f"results{seed}")  # the same run key: let it run again
     assert len(list((tmp_path / "cache" / "seg-features").glob("*.pt"))) == 2
 
 

@@ -31,7 +31,6 @@ import torch
 
 from liftbench.bench.flops import count_flops
 from liftbench.bench.measure import is_out_of_memory, matmul_peak_gflops, peak_memory_mb, time_call
-from liftbench.bench.segstep import make_seg_step
 from liftbench.errors import CannotLiftError
 from liftbench.lifting.api import backbone_family, lift_with
 from liftbench.provenance import now, provenance
@@ -125,6 +124,8 @@ def measure(lifted: torch.nn.Module, size: int, batch: int, settings: BenchSetti
     volumes = torch.randn(batch, 1, size, size, size, generator=gen).to(settings.device)
     sizes: Callable[[], dict[str, float]] = dict
     if settings.seg:
+        from liftbench.bench.segstep import make_seg_step  # here: it imports MONAI (~2.6 s), which --seg alone needs
+
         step, sizes = make_seg_step(
             lifted, volumes, settings.seg, settings.seg_classes, settings.dtype, settings.device
         )

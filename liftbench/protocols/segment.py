@@ -21,8 +21,6 @@ When the selection split improves, the test set is scored right then, so no mode
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import shutil
 import time
@@ -38,8 +36,9 @@ from liftbench.data import VolumeDataset, VolumeSplit
 from liftbench.errors import UsageError
 from liftbench.lifting.rope_rescale import ROPE_SEED, check_factor, rope_rescaling
 from liftbench.protocols.context import ProtocolResult, RunContext
-from liftbench.protocols.features import autocast
+from liftbench.protocols.features import autocast, cache_key
 from liftbench.protocols.finetune import lift_for_training
+from liftbench.protocols.training import adamw
 from liftbench.results import replace_atomic
 from liftbench.segmentation.batches import batches, resize_inplane, seg_batch
 from liftbench.segmentation.decoder import ProgressiveUpHead, up_blocks_for
@@ -55,7 +54,6 @@ DEFAULT_BATCH = (8, 4)
 CACHE_VERSION = 2
 AUGMENT_STREAM = 1  # the augmentation generator is seeded by (seed, this): a stream apart from the batch order
 
-MapsFn = Callable[[str, np.ndarray, bool], list[torch.Tensor]]
 
 
 def batch_size(options: dict, dataset: str, finetune: bool) -> int:
@@ -82,10 +80,11 @@ class Scorer:
         self.binary = classes == 2
 
     @torch.no_grad()
-    def per_volume(self, logits_of: Callable[[np.ndarray], torch.Tensor], truth_of, count: int, eval_batch: int) -> np.ndarray:
+    def per_volume(self, logits_and_truth: Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor]], count: int, eval_batch: int) -> np.ndarray:
         rows = []
         for index in batches(count, eval_batch):
-            logits, truth = logits_of(index).float().cpu(), truth_of(index)
+            logits, truth = logits_and_truth(index)
+            logits = logits.float().cpu()
             if self.binary:
                 rows.append(threshold_sweep(torch.sigmoid(logits[:, 0]), truth, LIDC_THRESHOLDS))
             else:
@@ -119,8 +118,7 @@ def _cache_path(ctx: RunContext, lifted, options: dict, weights_sha: str, data: 
     parts = {"v": CACHE_VERSION, "dataset": spec.dataset, "size": spec.size, "dataset_options": spec.dataset_options,
              "backbone": spec.backbone, "weights_sha256": weights_sha, "lifting": lifted.describe(),
              "layers": options["layers"], "dtype": options["dtype"], "data": data}  # fmt: skip
-    key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
-    return Path(ctx.cache_dir) / "seg-features" / f"{key}.pt"
+    return Path(ctx.cache_dir) / "seg-features" / f"{cache_key(parts)}.pt"  # parts' own "v" overrides cache_key's
 
 
 @torch.inference_mode()
@@ -208,10 +206,10 @@ def train(ctx: RunContext, mode: str) -> ProtocolResult:
     batch = min(batch_size(options, dataset.name, finetune), len(train_split))
     order_rng = np.random.default_rng(spec.seed)  # batch order, apart from the augmentation draws: changing
     augment_rng = np.random.default_rng([spec.seed, AUGMENT_STREAM])  # augment= must not reorder the batches
-    data = {name: split.fingerprint() for name, split in dataset.splits.items()}
+    data = {name: split.fingerprint for name, split in dataset.splits.items()}
     stack = ExitStack()
     stack.enter_context(_deterministic_cudnn())
-    lifted = lift_for_training(ctx, model, options["checkpoint"]) if finetune else ctx.lift(model)
+    lifted = lift_for_training(ctx, model, finetune and options["checkpoint"])
     try:
         configure(lifted, options["layers"])
         lifted.to(device)
@@ -244,34 +242,36 @@ def train(ctx: RunContext, mode: str) -> ProtocolResult:
             groups.append({"params": list(lifted.parameters()), "lr": options["lr"] * options["backbone_lr_scale"]})
         else:
             lifted.requires_grad_(False)
-        optimizer = torch.optim.AdamW(groups, lr=options["lr"], betas=(0.9, 0.999), weight_decay=options["weight_decay"])
+        optimizer = adamw(groups, options["lr"], options["weight_decay"])  # betas (0.9, 0.999), as the authors
         lr_schedule = scheduler(optimizer, options["iterations"], options["warmup"])
         if options["backbone_mode"] == "train" or finetune:
             stack.enter_context(rope_rescaling(lifted, options["rope_rescale"], torch.Generator().manual_seed(spec.seed + ROPE_SEED)))
         splits = {"train": train_split, "select": select_split, "test": test_split}
 
-        def maps_of(which: str, index: np.ndarray, training: bool) -> list[torch.Tensor]:
+        def maps_of(which: str, index: np.ndarray, training: bool = False, augment: str = "none"):
+            """The decoder's input maps of volumes ``index`` of a split and their masks at network resolution
+            (each mask read and resized once)."""
+            split = splits[which]
             if cached:
                 features, rows = feature_rows[which]
-                return [features[rows[index]].to(device)]
-            split = splits[which]
-            x, _ = seg_batch(dataset, split, index, "network", mean, std)
+                return [features[rows[index]].to(device)], _targets(dataset, split, index)
+            x, target = seg_batch(dataset, split, index, "network", mean, std, augment=augment, rng=augment_rng)
             grad = training and finetune
             with torch.set_grad_enabled(grad), autocast(device, options["dtype"]):
                 out = dense_maps(lifted, x.to(device))
-            return out if grad else [m.float() for m in out]
+            return (out if grad else [m.float() for m in out]), target
 
         def logits_of(which: str):
-            def run(index: np.ndarray) -> torch.Tensor:
-                truth_shape = _targets(dataset, splits[which], index[:1]).shape[1:]
+            def run(index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+                maps, truth = maps_of(which, index)
                 with autocast(device, options["dtype"]) if finetune else nullcontext():
-                    return head(maps_of(which, index, False), size=truth_shape)
+                    return head(maps, size=tuple(truth.shape[1:])), truth
             return run
 
         def score(which: str) -> np.ndarray:
             lifted.eval()
             head.eval()
-            return scorer.per_volume(logits_of(which), lambda index: _targets(dataset, splits[which], index), len(splits[which]), options["eval_batch"])
+            return scorer.per_volume(logits_of(which), len(splits[which]), options["eval_batch"])
 
         evaluate_after = _eval_steps(options["iterations"], options["eval_every"])
         best = {"dice": -math.inf, "step": 0, "threshold": None, "test": None}
@@ -284,15 +284,7 @@ def train(ctx: RunContext, mode: str) -> ProtocolResult:
             start = time.perf_counter()
             head.train()
             lifted.train() if (finetune or options["backbone_mode"] == "train") else lifted.eval()
-            if cached:
-                maps, target = maps_of("train", index, True), _targets(dataset, train_split, index)
-            else:
-                x, target = seg_batch(dataset, train_split, index, "network", mean, std, augment=options["augment"], rng=augment_rng)
-                grad_ctx = nullcontext() if finetune else torch.no_grad()
-                with grad_ctx, autocast(device, options["dtype"]):
-                    maps = dense_maps(lifted, x.to(device))
-                if not finetune:
-                    maps = [m.float() for m in maps]
+            maps, target = maps_of("train", index, training=True, augment=options["augment"])
             target = target.to(device)
             with autocast(device, options["dtype"]) if finetune else nullcontext():
                 logits = head(maps, size=tuple(target.shape[1:]))

@@ -16,8 +16,6 @@ import torch.nn.functional as F
 
 from liftbench.data import VolumeDataset, VolumeSplit, prepare_batch, to_unit
 
-AUGMENTATIONS = ("fixed", "authors", "none")
-
 
 def resize_inplane(image: torch.Tensor, mask: torch.Tensor | None, size: int | None):
     """``image (B, 1, D, H, W)`` float and ``mask (B, D, H, W)`` resized so H = W = ``size`` (None: as is)."""

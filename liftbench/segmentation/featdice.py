@@ -25,9 +25,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-PROCEDURES = ("auto", "lesion", "prototype")
-REFERENCES = ("auto", "centre", "centroid")
-
 
 def procedure_for(choice: str, num_classes: int) -> str:
     """``auto``: lesion for binary masks, prototype for multi-class ones."""
