@@ -32,6 +32,7 @@ import torch
 
 from liftbench.estimate import _meta_lifted, backbone_rate, load_dataset
 from liftbench.registry import Registry
+from liftbench.segmentation.splits import carved_count
 
 SEG_MODES = {"seg-linear": "frozen", "seg-linear-cached": "cached", "seg-finetune": "finetune"}
 FEATDICE = "featdice"
@@ -163,11 +164,11 @@ def _eval_count(iterations: int, every: int) -> int:
 def _select_count(counts: dict[str, int], options: dict) -> tuple[int, int, bool]:
     """(train, selection, selected on test) volume counts, as :func:`selection_splits` would carve them."""
     train = counts["train"]
-    if options.get("selection") == "test":
+    if options["selection"] == "test":
         return train, counts["test"], True
     if counts.get("val"):
         return train, counts["val"], False
-    held = min(max(1, round(options.get("val_fraction", 0.1) * train)), max(train - 1, 1))
+    held = carved_count(train, options["val_fraction"]) if train > 1 else 1
     return train - held, held, False
 
 

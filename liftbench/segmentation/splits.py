@@ -18,6 +18,12 @@ from liftbench.errors import UsageError
 SELECTIONS = ("val", "test")
 
 
+def carved_count(train: int, fraction: float) -> int:
+    """How many of ``train`` volumes a carved validation split holds: ``fraction`` of them, at least one,
+    leaving at least one."""
+    return min(max(1, round(fraction * train)), train - 1)
+
+
 def subset(split: VolumeSplit, index: np.ndarray) -> VolumeSplit:
     ids = None if split.ids is None else [split.ids[i] for i in index]
     return VolumeSplit(volumes=split.volumes[index], labels=split.labels[index], masks=None if split.masks is None else split.masks[index], ids=ids)
@@ -37,7 +43,7 @@ def selection_splits(dataset: VolumeDataset, selection: str, fraction: float, se
     if len(train) < 2:
         raise UsageError(f"dataset {dataset.name!r} has {len(train)} training volume(s): too few to carve a validation split; use selection=test")
     order = np.random.default_rng(seed).permutation(len(train))
-    count = min(max(1, round(fraction * len(train))), len(train) - 1)
+    count = carved_count(len(train), fraction)
     held, kept = np.sort(order[:count]), np.sort(order[count:])
     notes = {"selected_on": "val", "val_carved_from_train": int(count), "split_seed": int(seed)}
     return subset(train, kept), subset(train, held), notes
