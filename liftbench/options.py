@@ -8,7 +8,8 @@ is a usage error naming the option, the value and what would be valid.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,16 @@ class Option:
     :param choices: the valid values, if they are a closed set.
     :param multiple: the option may be given several times; its value is then a list.
     :param flag: whether the command line gets a flag for it (else only ``--opt KEY=VALUE``).
+    :param min: the smallest valid value (inclusive; exclusive with ``min_open``), for ``int``/``float``.
+    :param max: the largest valid value (inclusive), for ``int``/``float``.
+    :param min_open: ``min`` itself is not valid (a learning rate is ``> 0``, not ``>= 0``).
+    :param below: the name of another option of the same owner this one must stay below (warm-up < iterations).
+    :param check: ``check(value) -> reason or None``, for a rule the bounds cannot say (the value must be a
+        ``D-HH:MM:SS`` time, say); a reason is reported as ``option name=value of owner: reason``.
+
+    A ``float`` option is always finite: ``nan`` and ``inf`` are never a setting. ``None`` (unset: the
+    implementation decides) is always valid. Bounds are checked wherever a value enters — the command line,
+    ``--opt``, a study file, the Python API — and on the declared default itself, at registration.
     """
 
     type: type = str
@@ -35,6 +46,22 @@ class Option:
     choices: tuple = ()
     multiple: bool = False
     flag: bool = True
+    min: float | None = None
+    max: float | None = None
+    min_open: bool = False
+    below: str | None = None
+    check: Callable[[Any], str | None] | None = None
+
+    def bounds(self) -> str:
+        """The valid range in words (``>= 1``, ``> 0``, ``in [0, 1]``, ``< iterations``), '' when unbounded."""
+        low = None if self.min is None else f"{'>' if self.min_open else '>='} {self.min:g}"
+        high = None if self.max is None else f"<= {self.max:g}"
+        parts = [p for p in (low, high) if p]
+        if self.below:
+            parts.append(f"< {self.below}")
+        if self.type is float:
+            parts.append("finite")
+        return ", ".join(parts)
 
     def cast(self, name: str, value: Any, owner: str = "") -> Any:
         """``value`` as this option's type; a list for ``multiple`` options."""
@@ -64,7 +91,23 @@ class Option:
             raise UsageError(f"option {name}={value!r}{where} is not {kind}") from None
         if self.choices and cast not in self.choices:
             raise UsageError(f"option {name}={value!r}{where} is not one of: {', '.join(map(str, self.choices))}")
+        reason = self._out_of_bounds(cast)
+        if reason:
+            raise UsageError(f"option {name}={value!r}{where} is out of range: must be {reason}")
+        if self.check is not None:
+            reason = self.check(cast)
+            if reason:
+                raise UsageError(f"option {name}={value!r}{where}: {reason}")
         return cast
+
+    def _out_of_bounds(self, value: Any) -> str:
+        """The bounds in words if ``value`` breaks them, else ''."""
+        if self.type not in (int, float) or isinstance(value, bool):
+            return ""
+        bad = (self.type is float and not math.isfinite(value)) or (
+            self.min is not None and (value <= self.min if self.min_open else value < self.min)
+        ) or (self.max is not None and value > self.max)
+        return self.bounds() if bad else ""
 
 
 def resolve(declared: Mapping[str, Option], given: Mapping[str, Any], *, owner: str, quick: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -82,4 +125,16 @@ def resolve(declared: Mapping[str, Option], given: Mapping[str, Any], *, owner: 
 
             raise UsageError(f"option {name!r} does not apply to {owner}{did_you_mean(name, declared)} valid: {valid}")
         options[name] = declared[name].cast(name, value, owner)
+    check_relations(declared, options, owner)
     return options
+
+
+def check_relations(declared: Mapping[str, Option], options: Mapping[str, Any], owner: str) -> None:
+    """The ``below`` rules between a set of resolved options (warm-up must stay below iterations)."""
+    for name, opt in declared.items():
+        other = opt.below
+        if other is None or options.get(name) is None or options.get(other) is None:
+            continue
+        if not options[name] < options[other]:
+            where = f" of {owner}" if owner else ""
+            raise UsageError(f"option {name}={options[name]!r}{where} is out of range: must be < {other} ({options[other]!r})")

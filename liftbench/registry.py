@@ -77,6 +77,12 @@ def _check_options(kind: str, name: str, options: Mapping[str, Any] | None) -> d
     for key, value in options.items():
         if not isinstance(value, Option):
             raise PluginError(f"{kind} {name!r}: option {key!r} must be declared as liftbench.Option(type, default, help), got {value!r}")
+        if value.below is not None and value.below not in options:
+            raise PluginError(f"{kind} {name!r}: option {key!r} must stay below {value.below!r}, which it does not declare")
+        try:  # a declared default is a value like any other: it must be within the option's own bounds
+            value.cast(key, value.default, f"{kind} {name!r} (its declared default)")
+        except UsageError as exc:
+            raise PluginError(str(exc)) from None
     return options
 
 

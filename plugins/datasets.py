@@ -4,12 +4,12 @@ segmentation sets of the PlaneCycle paper's Table 3 (LIDC, MMWHS CT and MRI), re
 from liftbench import Option, hookimpl
 
 SYNTHETIC = {
-    "seed": Option(int, 0, "which generated set (volumes are a pure function of seed and size)"),
-    "n_train": Option(int, None, "training volumes (default 120)"),
-    "n_val": Option(int, None, "validation volumes (default 45)"),
-    "n_test": Option(int, None, "test volumes (default 45)"),
+    "seed": Option(int, 0, "which generated set (volumes are a pure function of seed and size)", min=0, max=2**31 - 1),
+    "n_train": Option(int, None, "training volumes (default 120)", min=1),
+    "n_val": Option(int, None, "validation volumes (default 45)", min=1),
+    "n_test": Option(int, None, "test volumes (default 45)", min=1),
 }
-LIDC = {"featdice_size": Option(int, 640, "in-plane size FeatDice resizes slices to (the authors' 640)")}
+LIDC = {"featdice_size": Option(int, 640, "in-plane size FeatDice resizes slices to (the authors' 640)", min=1)}
 MMWHS = {
     "slice_axis": Option(int, 0, "NIfTI array axis that becomes the slice axis D (0: the authors', sagittal in RAS)",
                          choices=(0, 1, 2)),

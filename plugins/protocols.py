@@ -11,23 +11,23 @@ from liftbench import Option, hookimpl
 
 DTYPE = Option(str, "auto", "precision of backbone forwards: fp32, bf16 (autocast) or auto (bf16 where the device has it natively and the backbone passed the bf16 fidelity gate)", choices=("auto", "fp32", "bf16"))
 PROBE = {
-    "iterations": Option(int, 10000, "training steps"),
-    "warmup": Option(int, 500, "linear warm-up steps before the cosine decay"),
-    "batch_size": Option(int, 32, "volumes per step"),
-    "lr": Option(float, 1e-3, "AdamW learning rate"),
-    "weight_decay": Option(float, 1e-5, "AdamW weight decay"),
-    "feature_batch": Option(int, 4, "volumes per backbone forward when extracting features", flag=False),
+    "iterations": Option(int, 10000, "training steps", min=1),
+    "warmup": Option(int, 500, "linear warm-up steps before the cosine decay", min=0, below="iterations"),
+    "batch_size": Option(int, 32, "volumes per step", min=1),
+    "lr": Option(float, 1e-3, "AdamW learning rate", min=0, min_open=True),
+    "weight_decay": Option(float, 1e-5, "AdamW weight decay", min=0),
+    "feature_batch": Option(int, 4, "volumes per backbone forward when extracting features", flag=False, min=1),
     "dtype": DTYPE,
 }
 # the cached probe scores validation on a fixed cadence (its cost then does not grow with epochs per run);
 # the paper's and the released code's protocols keep one evaluation per epoch
-EVAL_EVERY = Option(int, 50, "score validation after every N steps and the last (0: at the end of every epoch)")
+EVAL_EVERY = Option(int, 50, "score validation after every N steps and the last (0: at the end of every epoch)", min=0)
 FINETUNE = {
     **PROBE,
-    "lr": Option(float, 5e-5, "AdamW learning rate"),
-    "weight_decay": Option(float, 0.05, "AdamW weight decay"),
+    "lr": Option(float, 5e-5, "AdamW learning rate", min=0, min_open=True),
+    "weight_decay": Option(float, 0.05, "AdamW weight decay", min=0),
     "checkpoint": Option(bool, False, "activation checkpointing (saves memory, costs a recompute)", flag=False),
-    "accumulate": Option(int, 1, "gradient accumulation: split each batch into this many chunks", flag=False),
+    "accumulate": Option(int, 1, "gradient accumulation: split each batch into this many chunks", flag=False, min=1),
     "augment": Option(bool, True, "augment training volumes (crop with padding 4, flips, rot90)", flag=False),
 }
 # Where the authors' released code (experiments/medmnist/train_eval.py) and liftbench differ (docs/protocols.md).
@@ -37,18 +37,18 @@ FAITHFUL = {
     "lr_schedule": Option(str, "iterations", "iterations: the paper's text (iterations/warmup, per-step warm-up + cosine); "
                           "epochs: the released code (epochs/warmup_epochs, LinearLR + cosine stepped per epoch)",
                           choices=("iterations", "epochs")),  # fmt: skip
-    "epochs": Option(int, 200, "passes over the training set with lr_schedule=epochs"),
-    "warmup_epochs": Option(int, 10, "warm-up epochs with lr_schedule=epochs"),
+    "epochs": Option(int, 200, "passes over the training set with lr_schedule=epochs", min=1),
+    "warmup_epochs": Option(int, 10, "warm-up epochs with lr_schedule=epochs", min=0, below="epochs"),
     "selection": Option(str, "first-best", "epochs tied on validation AUC: keep the first (>) or the last (>=, the released code)",
                         choices=("first-best", "last-best")),  # fmt: skip
     "padding": Option(str, "zeros", "random-crop padding: zeros, or reflect (the released code)", choices=("zeros", "reflect")),
     "rope_rescale": Option(float, 1.0, "DINOv3 RoPE coordinate rescaling in train mode: factor in [1/R, R] per RoPE "
-                           "computation (1 = off; DINOv3 as the authors built it: 2)"),  # fmt: skip
+                           "computation (1 = off; DINOv3 as the authors built it: 2)", min=1),  # fmt: skip
 }
 BACKBONE_MODE = Option(str, "eval", "mode of the frozen backbone on training batches: eval, or train (the released code: "
                        "DINOv3 RoPE rescaling with rope_rescale, BatchNorm batch statistics)", choices=("eval", "train"))  # fmt: skip
 PROBE_AUG = {**PROBE, **FAITHFUL, "backbone_mode": BACKBONE_MODE}
-FINETUNE_ALL = {**FINETUNE, **FAITHFUL, "epochs": Option(int, 100, "passes over the training set with lr_schedule=epochs")}
+FINETUNE_ALL = {**FINETUNE, **FAITHFUL, "epochs": Option(int, 100, "passes over the training set with lr_schedule=epochs", min=1)}
 CODE = {"lr_schedule": "epochs", "selection": "last-best", "padding": "reflect", "backbone_mode": "train", "rope_rescale": 2.0}
 
 
@@ -60,11 +60,11 @@ def with_defaults(options: dict, defaults: dict) -> dict:
 SELECTION = {
     "selection": Option(str, "val", "where the checkpoint and the binary threshold are chosen: val (the dataset's validation "
                         "split, else one carved from train) or test (the authors)", choices=("val", "test")),
-    "val_fraction": Option(float, 0.2, "share of the training volumes carved out for selection when the dataset has no validation split"),
-    "split_seed": Option(int, 0, "seed of the carved validation split (recorded in the row)"),
+    "val_fraction": Option(float, 0.2, "share of the training volumes carved out for selection when the dataset has no validation split", min=0, max=1, min_open=True),
+    "split_seed": Option(int, 0, "seed of the carved validation split (recorded in the row)", min=0, max=2**31 - 1),
 }  # fmt: skip
 FEATDICE = {
-    "threshold": Option(float, 0.9, "lesion procedure: similarity threshold (s > t; the authors' 0.9)"),
+    "threshold": Option(float, 0.9, "lesion procedure: similarity threshold (s > t; the authors' 0.9)", min=0, max=1),
     "select_threshold": Option(bool, False, "lesion procedure: choose the threshold on a validation split instead", flag=False),
     "procedure": Option(str, "auto", "lesion (binary masks: reference token, min-max, threshold; LIDC) or prototype "
                         "(multi-class: per-class masked-mean prototypes, argmax; MMWHS); auto picks by mask classes",
@@ -74,27 +74,27 @@ FEATDICE = {
                         choices=("auto", "centre", "centroid")),
     "val_fraction": SELECTION["val_fraction"],
     "split_seed": SELECTION["split_seed"],
-    "feature_batch": Option(int, 2, "volumes per backbone forward", flag=False),
+    "feature_batch": Option(int, 2, "volumes per backbone forward", flag=False, min=1),
     # fp32 by default: the bf16 gate was passed on classification probes, and a map thresholded at 0.9 after
     # min-max is sensitive to the last digits
     "dtype": replace(DTYPE, default="fp32"),
 }  # fmt: skip
 SEG_LINEAR = {
-    "iterations": Option(int, 20000, "optimizer updates (the authors' and the paper's 20k)"),
-    "warmup": Option(int, 1000, "warm-up updates of the authors' warm-up + cosine schedule"),
-    "batch_size": Option(int, 0, "volumes per update (0: the authors' per dataset: LIDC 12 frozen / 4 fine-tuned, MMWHS 8; 8 / 4 elsewhere)"),
-    "lr": Option(float, 1e-4, "AdamW learning rate of the decoder"),
-    "weight_decay": Option(float, 1e-3, "AdamW weight decay (every parameter, norms and biases included, as the authors)"),
+    "iterations": Option(int, 20000, "optimizer updates (the authors' and the paper's 20k)", min=1),
+    "warmup": Option(int, 1000, "warm-up updates of the authors' warm-up + cosine schedule", min=0, below="iterations"),
+    "batch_size": Option(int, 0, "volumes per update (0: the authors' per dataset: LIDC 12 frozen / 4 fine-tuned, MMWHS 8; 8 / 4 elsewhere)", min=0),
+    "lr": Option(float, 1e-4, "AdamW learning rate of the decoder", min=0, min_open=True),
+    "weight_decay": Option(float, 1e-3, "AdamW weight decay (every parameter, norms and biases included, as the authors)", min=0),
     "layers": Option(str, "last", "blocks whose normed patch maps feed the decoder", choices=("last", "four_last", "four_even")),
-    "hidden": Option(int, 512, "decoder width (the authors' 512)", flag=False),
-    "dropout": Option(float, 0.0, "Dropout3d on the decoder's input features"),
-    "grad_clip": Option(float, 0.0, "clip the global gradient norm to this (0: no clipping)"),
+    "hidden": Option(int, 512, "decoder width (the authors' 512)", flag=False, min=1),
+    "dropout": Option(float, 0.0, "Dropout3d on the decoder's input features", min=0, max=1),
+    "grad_clip": Option(float, 0.0, "clip the global gradient norm to this (0: no clipping)", min=0),
     "augment": Option(str, "fixed", "training augmentation: fixed (image and mask together), authors (the released code's, "
                       "bugs included: LIDC mask not rotated/flipped, MMWHS all-or-nothing) or none",
                       choices=("fixed", "authors", "none")),
     **SELECTION,
-    "eval_every": Option(int, 250, "score the selection split after updates 1, 1+N, ... and the last"),
-    "eval_batch": Option(int, 2, "volumes per forward when scoring", flag=False),
+    "eval_every": Option(int, 250, "score the selection split after updates 1, 1+N, ... and the last", min=1),
+    "eval_batch": Option(int, 2, "volumes per forward when scoring", flag=False, min=1),
     "backbone_mode": Option(str, "eval", "mode of the frozen backbone while training: eval, or train (the authors' code; "
                             "with rope_rescale=2 DINOv3 jitters RoPE coordinates)", choices=("eval", "train")),
     "rope_rescale": FAITHFUL["rope_rescale"],
@@ -103,11 +103,11 @@ SEG_LINEAR = {
 }  # fmt: skip
 SEG_FINETUNE = {
     **SEG_LINEAR,
-    "iterations": Option(int, 30000, "optimizer updates (the released configs' 30k; the paper says 20k)"),
-    "warmup": Option(int, 1500, "warm-up updates (the released configs' 1.5k; the paper says 1k)"),
-    "dropout": Option(float, 0.2, "Dropout3d on the decoder's input features"),
-    "grad_clip": Option(float, 0.8, "clip the global gradient norm to this (0: no clipping)"),
-    "backbone_lr_scale": Option(float, 0.1, "backbone learning rate as a multiple of the decoder's"),
+    "iterations": Option(int, 30000, "optimizer updates (the released configs' 30k; the paper says 20k)", min=1),
+    "warmup": Option(int, 1500, "warm-up updates (the released configs' 1.5k; the paper says 1k)", min=0, below="iterations"),
+    "dropout": Option(float, 0.2, "Dropout3d on the decoder's input features", min=0, max=1),
+    "grad_clip": Option(float, 0.8, "clip the global gradient norm to this (0: no clipping)", min=0),
+    "backbone_lr_scale": Option(float, 0.1, "backbone learning rate as a multiple of the decoder's", min=0),
 }  # fmt: skip
 SEG_QUICK = {"iterations": 4, "warmup": 1, "eval_every": 2, "hidden": 64}
 PROBE_AUG_QUICK = {"iterations": 20, "warmup": 2, "epochs": 2, "warmup_epochs": 1}

@@ -143,7 +143,7 @@ def test_medmnist_grid_from_generated_files(tmp_path):
     for flag in ("organmnist3d", "nodulemnist3d"):
         write_medmnist_npz(root, flag, 28)
     out = tmp_path / "med"
-    rc = run_cli("run", "--datasets", "organ,nodule", "--size", "28", "--data-root", str(root), "--backbones", "vit-tiny-shapes", "--weights", "random", "--strategies", "2d,pcg", "--protocol", "linear", "--seeds", "2", "--results", str(out), "--quick", "--iterations", "10", "--no-leaderboard")
+    rc = run_cli("run", "--datasets", "organ,nodule", "--size", "28", "--data-root", str(root), "--backbones", "vit-tiny-shapes", "--weights", "random", "--strategies", "2d,pcg", "--protocol", "linear", "--seeds", "2", "--results", str(out), "--quick", "--iterations", "10", "--warmup", "1", "--no-leaderboard")
     assert rc == 0
     frame = read_results(out).frame
     assert len(result_files(out)) == 8

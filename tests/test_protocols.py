@@ -89,7 +89,7 @@ def test_crop_pads_the_axial_plane_only_and_changes_the_depth_profile():
 def test_protocol_runs_end_to_end_through_the_cli(tmp_path, capsys, protocol):
     out = tmp_path / "study"
     args = ["run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "pcg", "--protocol", protocol,
-            "--weights", "random", "--quick", "--iterations", "4", "--batch-size", "2", "--results", str(out),
+            "--weights", "random", "--quick", "--iterations", "4", "--warmup", "1", "--batch-size", "2", "--results", str(out),
             "--no-leaderboard", *TINY_DATA]
     assert main(args) == 0, capsys.readouterr().err
     frame = read_results(out).frame

@@ -334,7 +334,7 @@ def _errors(results: Path) -> dict[str, str]:
 def test_grid_completes_through_a_stopped_driver(shared):
     results, cache = shared / "study", shared / "cache"
     args = [
-        "run", "--executor", "slurm", *GRID, "--strategies", "2d,pcg", "--seeds", "2", "--iterations", "10",
+        "run", "--executor", "slurm", *GRID, "--strategies", "2d,pcg", "--seeds", "2", "--iterations", "10", "--warmup", "1",
         "--results", str(results), "--cache-dir", str(cache),
         "--slurm-partition", "debug", "--slurm-time", "15", "--slurm-cpus", "1", "--slurm-mem", "2G",
         "--slurm-array-parallelism", "2", "--slurm-extra", "begin=now+10",  # held in the queue while the driver stops
@@ -426,7 +426,7 @@ def test_a_run_that_raises_in_its_job_is_recorded_as_failed(shared):
     results = shared / "study"
     # the synthetic loader fails on this inside the worker; planning never loads data
     args = ["run", "--executor", "slurm", *GRID, "--dataset-opt", "n_train=-3", "--strategies", "2d", "--seeds", "1",
-            "--iterations", "10", "--results", str(results), "--cache-dir", str(shared / "cache")]
+            "--iterations", "10", "--warmup", "1", "--results", str(results), "--cache-dir", str(shared / "cache")]
     done = _cli(*args)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 runs: 0 done, 0 skipped, 1 failed" in done.stdout and "FAILED" in done.stdout
@@ -446,7 +446,7 @@ def _submissions(results: Path) -> list[Path]:
 
 
 def _held(results: Path, cache: Path, seeds: str = "2") -> list[str]:
-    return ["run", "--executor", "slurm", *GRID, "--strategies", "2d", "--seeds", seeds, "--iterations", "10",
+    return ["run", "--executor", "slurm", *GRID, "--strategies", "2d", "--seeds", seeds, "--iterations", "10", "--warmup", "1",
             "--results", str(results), "--cache-dir", str(cache), "--slurm-time", "10", "--slurm-cpus", "1",
             "--slurm-extra", "hold"]  # held in the queue until the test releases it
 

@@ -37,7 +37,7 @@ seeds = [0, 3]
 size = 32
 weights = "random:7"
 schedule = "HW,DW"
-options = { iterations = "20" }
+options = { iterations = "20", warmup = 2 }
 dataset_options = { n_train = 12 }
 
 [grid.protocol_options.featdice]
@@ -67,7 +67,7 @@ def test_a_full_study_file_is_read_resolved_and_written_back_identically(registr
     assert second == Grid(strategies=("all",), seeds=(0, 1))  # what is left out takes the command line's defaults
     done = resolve(study, registry)
     assert done.grids[0].backbones == ("vit-tiny-shapes", "resnet-tiny-shapes")  # globs and aliases resolved
-    assert done.grids[0].strategies == ("2d", "pcg") and done.grids[0].options == {"iterations": 20}  # cast
+    assert done.grids[0].strategies == ("2d", "pcg") and done.grids[0].options == {"iterations": 20, "warmup": 2}  # cast
     assert done.grids[1].strategies[:5] == ("2d", "3d", "acs", "pcm", "pcg")
     text = dumps(done)
     again = parse_text(text)

@@ -18,6 +18,7 @@ protocols = ["finetune"]
 size = 32
 [grid.options]
 iterations = 20
+warmup = 2
 [grid.protocol_options.finetune]
 checkpoint = true
 """
@@ -37,7 +38,7 @@ def test_protocol_flag_drops_the_options_only_the_old_protocols_had(tmp_path, ca
     study.write_text(FINETUNE_STUDY % (tmp_path / "out"), encoding="utf-8")
     assert main(["run", "--study", str(study), "--protocol", "linear", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "used: protocol_options.finetune" in out and "option iterations" not in out  # linear has it
+    assert "used: protocol_options.finetune" in out and "option iterations" not in out and "option warmup" not in out  # linear has them
     # options given on the command line stay strictly checked
     assert main(["run", "--study", str(study), "--protocol", "featdice", "--opt", "iterations=5", "--dry-run"]) == 2
     err = capsys.readouterr().err
@@ -99,7 +100,7 @@ def test_a_record_reruns_into_its_own_folder_from_anywhere(tmp_path, monkeypatch
     project.mkdir()
     monkeypatch.chdir(project)
     args = ["run", "--backbones", "vit-tiny-shapes", "--strategies", "2d", "--size", "32", "--weights", "random",
-            "--opt", "quick=true", "--opt", "iterations=5", "--dataset-opt", "n_train=9", "--dataset-opt", "n_val=6",
+            "--opt", "quick=true", "--opt", "iterations=5", "--opt", "warmup=1", "--dataset-opt", "n_train=9", "--dataset-opt", "n_val=6",
             "--dataset-opt", "n_test=6", "--results", "out", "--no-leaderboard"]  # fmt: skip
     assert main(args) == 0
     elsewhere = tmp_path / "elsewhere"
