@@ -11,13 +11,13 @@ missing name errors only when that study runs. The format is documented in ``doc
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from liftbench.devices import device_of  # noqa: F401  (re-exported: studies check their device)
 from liftbench.errors import UsageError
 from liftbench.registry import did_you_mean
 
@@ -161,22 +161,32 @@ def _names(value: Any, key: str, where: str) -> tuple[str, ...]:
     return names
 
 
+MAX_SEED = 2**31 - 1  # seeds are stored as int32 in every result row
+MAX_SEED_COUNT = 10_000  # a count beyond this is a typo, not a study
+
+
 def seeds_of(value: Any, where: str) -> tuple[int, ...]:
-    """``5`` means seeds 0..4; a list (or ``"0,3,7"``) names them."""
+    """``5`` means seeds 0..4; a list (or ``"0,3,7"``) names them. The one parser of seeds, for the command line
+    (``where`` = ``--seeds``) and study files alike; every seed must fit the results' int32 column."""
+    shown = value
     if isinstance(value, str):
         try:
             value = [int(s) for s in value.split(",") if s.strip()] if "," in value else int(value)
         except ValueError:
-            raise UsageError(f"{where}: invalid seeds {value!r}: give a count (5) or a list (0,3,7)") from None
+            raise UsageError(f"{where}: invalid seeds {shown!r}: give a count (5) or a list (0,3,7)") from None
     if isinstance(value, bool) or not isinstance(value, (int, list)):
-        raise UsageError(f"{where}: invalid seeds {value!r}: give a count (5) or a list (0,3,7)")
+        raise UsageError(f"{where}: invalid seeds {shown!r}: give a count (5) or a list (0,3,7)")
     if isinstance(value, int):
-        if value < 1:
-            raise UsageError(f"{where}: invalid seeds {value!r}: at least one seed")
+        if not 1 <= value <= MAX_SEED_COUNT:
+            raise UsageError(f"{where}: invalid seeds {shown!r}: a count runs seeds 0..N-1 and must be in 1..{MAX_SEED_COUNT} "
+                             "(at least one seed); list the seeds to run others (0,3,7)")  # fmt: skip
         return tuple(range(value))
     if not value or not all(isinstance(s, int) and not isinstance(s, bool) for s in value):
-        raise UsageError(f"{where}: invalid seeds {value!r}: give a count (5) or a list of whole numbers")
-    return tuple(value)
+        raise UsageError(f"{where}: invalid seeds {shown!r}: give a count (5) or a list of whole numbers")
+    bad = next((s for s in value if not 0 <= s <= MAX_SEED), None)
+    if bad is not None:
+        raise UsageError(f"{where}: invalid seed {bad}: seeds must be in 0..{MAX_SEED} (they are stored as int32)")
+    return tuple(dict.fromkeys(value))
 
 
 def _listed(value: Any, key: str, where: str) -> list:
@@ -209,17 +219,6 @@ def _table(value: Any, key: str, where: str) -> dict:
     if not isinstance(value, dict):
         raise UsageError(f"{where}: {key} must be a table (KEY = VALUE lines), got {value!r}")
     return {str(k).replace("-", "_"): v for k, v in value.items()}
-
-
-DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
-
-
-def device_of(value: str, where: str) -> str:
-    """A device torch understands: ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` — checked here, since a typo would
-    otherwise surface as torch's traceback only once the first run starts."""
-    if not DEVICE.match(value):
-        raise UsageError(f"{where}: invalid device {value!r}; valid: cpu, cuda, cuda:N (a GPU's index), mps")
-    return value
 
 
 def _text(value: Any, key: str, where: str) -> str:

@@ -87,7 +87,7 @@ def test_killed_run_resumes_with_exactly_one_result_per_run(tmp_path):
         (["--backbones", "vit-x*"], "no backbone matches 'vit-x*'"),
         (["--datasets", "organ", "--size", "32"], "dataset 'organ' has no size 32; valid sizes: 28, 64"),
         (["--schedule", "HW,XY"], "unknown plane 'XY'; valid planes: HW, DW, DH"),
-        (["--seeds", "many"], "invalid --seeds 'many'"),
+        (["--seeds", "many"], "--seeds: invalid seeds 'many'"),
         (["--protocol", "linear", "--opt", "epochs=3"], "option 'epochs' does not apply to protocol(s) linear"),
     ],
 )

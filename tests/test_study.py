@@ -90,7 +90,7 @@ def test_per_protocol_options_reach_only_their_protocol(registry):
     [
         ('[[grid]]\ndatsets = ["synthetic"]', "unknown key 'datsets'; did you mean 'datasets'?"),
         ('nmae = "x"\n[[grid]]', "unknown key 'nmae'; did you mean 'name'?"),
-        ("[[grid]]\nseeds = 0", "invalid seeds 0: at least one seed"),
+        ("[[grid]]\nseeds = 0", "invalid seeds 0: a count runs seeds 0..N-1 and must be in 1..10000"),
         ('[[grid]]\nseeds = "many"', "invalid seeds 'many'"),
         ("[[grid]]\nsize = -3", "size must be a positive whole number"),
         ("[[grid]]\nbackbones = 3", "backbones must be a list of names"),

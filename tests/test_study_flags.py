@@ -79,7 +79,12 @@ def test_a_typod_device_is_a_usage_error(tmp_path, capsys):
     assert main(["run", "--study", str(study), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert "invalid device 'cdua'" in err and "Traceback" not in err
-    assert main(["run", "--device", "cuda:1", "--backbones", "vit-tiny-shapes", "--size", "32", "--dry-run"]) == 0
+    assert main(["run", "--device", "cuda:7", "--backbones", "vit-tiny-shapes", "--size", "32", "--dry-run"]) == 2
+    err = capsys.readouterr().err  # the local executor would run it here, where there is no such GPU
+    assert "--device: device 'cuda:7' is not available on this machine; available here: " in err
+    assert main(["run", "--device", "cuda:7", "--executor", "slurm", "--backbones", "vit-tiny-shapes", "--size", "32",
+                 "--dry-run"]) == 0  # planned for a cluster's GPU node: no estimate here, but a plan
+    assert "no cuda:7 device on this machine: no cost estimate" in capsys.readouterr().out
 
 
 def test_a_dry_run_checks_the_executor_options(tmp_path, capsys):

@@ -28,7 +28,7 @@ def add_parser(subparsers) -> None:
     bench.add_argument("--backbones", default="vits", help="comma list, glob or 'all' (default: vits)")
     bench.add_argument("--sizes", default="32,64", help="volume sizes (voxels per side), comma list (default: 32,64)")
     bench.add_argument("--batch", default="1", help="batch sizes, comma list (default: 1)")
-    bench.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    bench.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default cpu)")
     bench.add_argument("--dtype", default="fp32", help="fp32 or bf16 (autocast) (default fp32)")
     bench.add_argument("--train", action="store_true", help="measure forward + backward + AdamW step instead of forward")
     bench.add_argument("--seg", default="", metavar="frozen|finetune",
@@ -55,15 +55,10 @@ def parse_ints(text: str, flag: str) -> tuple[int, ...]:
 
 
 def check_device(device: str) -> str:
-    import torch
+    """``--device``, well formed and present on this machine (a benchmark measures here)."""
+    from liftbench.devices import require_present
 
-    if device == "cpu":
-        return device
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {device}: no CUDA device is available on this machine; use --device cpu")
-        return device
-    raise UsageError(f"invalid --device {device!r}: use cpu or cuda")
+    return require_present(device, "--device")
 
 
 def check_seg(args) -> tuple[str, int]:

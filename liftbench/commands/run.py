@@ -9,7 +9,8 @@ from tqdm import tqdm
 
 from liftbench.backbones import random_seed
 from liftbench.commands.run_study import study_from_args
-from liftbench.errors import ExitCode
+from liftbench.devices import is_present
+from liftbench.errors import ExitCode, UsageError
 from liftbench.options import resolve
 from liftbench.plugins import build_registry, warn_plugin_errors
 from liftbench.protocols.features import default_cache_dir
@@ -41,7 +42,7 @@ def _dry_run(runs, registry, args, results_dir: Path) -> int:
           f"{len(todo) - len(skipped)} to run")  # fmt: skip
     for reason in sorted({r.skip_reason for r in skipped}):
         print(f"  skipped: {reason}")
-    if not _device_here(args.device):  # a study for a GPU, planned on a laptop or a cluster's login node
+    if not is_present(args.device):  # a study for a GPU cluster, planned on its login node
         print(f"(no {args.device} device on this machine: no cost estimate; the runs above are what would run there)")
         return ExitCode.OK
     rates: dict = {}  # the lifting calibrations, shared by both tables
@@ -52,14 +53,14 @@ def _dry_run(runs, registry, args, results_dir: Path) -> int:
     return ExitCode.OK
 
 
-def _device_here(device: str) -> bool:
-    """Whether ``device`` (already checked well-formed) exists here: the estimate measures on it."""
-    import torch
+def _require_device(device: str, study) -> None:
+    from liftbench.devices import require_present
 
-    if device.startswith("cuda"):
-        index = int(device.partition(":")[2] or 0)
-        return torch.cuda.is_available() and index < torch.cuda.device_count()
-    return device != "mps" or torch.backends.mps.is_available()
+    try:
+        require_present(device, "--device")
+    except UsageError as exc:
+        raise UsageError(f"{exc} (the {study.executor!r} executor runs here; to plan a study for another machine, "
+                         "give the executor that runs it there, e.g. --executor slurm)") from None
 
 
 def run_command(args) -> int:
@@ -71,6 +72,8 @@ def run_command(args) -> int:
     runs = plan_study(study, registry)
     executor = registry.get("executor", study.executor)
     args.device = study.device or "cpu"
+    if executor.in_process:  # the runs execute here: the device must exist here, before anything runs
+        _require_device(args.device, study)
     results_dir = Path(study.results)
     executor_options = _executor_options(study, executor, args)  # a mistake there is one a dry run should catch
     if args.dry_run:

@@ -17,16 +17,10 @@ def key_values(items: list[str] | None, flag: str) -> dict[str, str]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``5`` means seeds 0..4; ``0,3,7`` lists them."""
-    try:
-        if "," in text:
-            return [int(s) for s in text.split(",") if s.strip()]
-        count = int(text)
-    except ValueError:
-        raise UsageError(f"invalid --seeds {text!r}: give a count (5) or a list (0,3,7)") from None
-    if count < 1:
-        raise UsageError(f"invalid --seeds {text!r}: at least one seed")
-    return list(range(count))
+    """``--seeds``: ``5`` means seeds 0..4; ``0,3,7`` lists them (:func:`liftbench.study.seeds_of`, the one parser)."""
+    from liftbench.study import seeds_of
+
+    return list(seeds_of(text, "--seeds"))
 
 
 def parse_sizes(text: str) -> int | tuple[int, ...]:
