@@ -134,6 +134,18 @@ def _missing_pretrained(model_name: str, reason: str) -> MissingFileError:
     )
 
 
+def locate_timm_weights(weights: str, *, model_name: str, **_: Any) -> str | None:
+    """The locally cached file of timm's pretrained weights for ``model_name`` (the Hugging Face cache), for the
+    run key; None where the hub is reachable and will be asked when the run starts; offline with nothing
+    cached, the one-paragraph error saying where to put the file — before any run starts."""
+    if weights != "pretrained":
+        return None
+    cached = _hub_file(model_name)
+    if cached is None and not _hub_reachable():
+        raise _missing_pretrained(model_name, "the hub is unreachable and nothing is cached")
+    return cached
+
+
 def create_timm_backbone(weights: str = "pretrained", *, model_name: str, **kwargs: Any) -> tuple[nn.Module, WeightsInfo]:
     """Build timm model ``model_name`` with the requested weights; returns it and its WeightsInfo."""
     import timm

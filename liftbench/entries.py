@@ -142,12 +142,24 @@ class BackboneEntry(Entry):
     :param architecture: what the weights are loaded into (e.g. the timm model name), for result rows.
     :param bf16: passed the bf16 fidelity gate (its probe results unchanged at printed precision), so
         ``--dtype auto`` may use bf16 on hardware with native bf16; ``False`` keeps ``auto`` at fp32.
+    :param locate: ``"module:attr"`` of ``locate(weights, **options) -> path or None``: the local file that
+        ``pretrained`` weights load from, without building the model, so the run key names the weights by that
+        file's content (:mod:`liftbench.inputs`). It raises the loader's own missing-file error where the file
+        is missing and cannot be fetched; None: nothing local (the loader downloads when the run starts).
+        Without a locator, ``pretrained`` weights are identified by that word alone.
     """
 
     family: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
     architecture: str = ""
     bf16: bool = False
+    locate: str = ""
+
+    def weights_file(self, weights: str):
+        """The local file ``weights`` (``pretrained``) would load, through the entry's locator (None: unknown)."""
+        if not self.locate:
+            return None
+        return self._load(self.locate)(weights, **self.options)
 
     kind: ClassVar[str] = "backbone"
     expects: ClassVar[str] = "a callable create(weights, **options) -> (model, WeightsInfo)"

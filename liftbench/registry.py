@@ -151,12 +151,14 @@ class BackboneRegistrar(_Registrar):
         options: Mapping[str, Any] | None = None,
         architecture: str = "",
         bf16: bool = False,
+        locate: str = "",
     ) -> Entry:
         """Add a backbone; the fields are those of :class:`liftbench.entries.BackboneEntry`. Any family
         name is valid: a plugin adding a family also registers the strategies that lift it."""
         options = dict(options or {})
+        locate = _check_target(self.kind, name, locate) if locate else ""
         return self._add(name, aliases, target=_check_target(self.kind, name, target), description=description,
-                         family=_check_name("family", family), options=options, bf16=bool(bf16),
+                         family=_check_name("family", family), options=options, bf16=bool(bf16), locate=locate,
                          architecture=architecture or str(options.get("model_name", "")))  # fmt: skip
 
 

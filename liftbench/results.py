@@ -8,6 +8,7 @@ so a crash never leaves a half-written result. A corrupt or foreign file is repo
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -41,6 +42,7 @@ SCHEMA = pa.schema(
         ("seed", pa.int32()),
         ("options", pa.string()),  # JSON of the protocol options that define the run
         ("dataset_options", pa.string()),  # JSON of the dataset options that define the run
+        ("data_fingerprint", pa.string()),  # hash of the data's content the run was planned on (liftbench.inputs)
         ("split", pa.string()),
         ("metric", pa.string()),
         ("value", pa.float64()),
@@ -63,9 +65,11 @@ SCHEMA = pa.schema(
 )
 COLUMNS = SCHEMA.names
 # Columns added after files were first written: an older file without them reads them as null.
-ADDED_COLUMNS = ("dataset_options", "git_dirty", "notes", "providers")
+ADDED_COLUMNS = ("dataset_options", "data_fingerprint", "git_dirty", "notes", "providers")
 RUN_SUFFIX = ".parquet"
-SIDE_DIRS = ("probabilities", "plots", ".cache", ".jobs")
+SIDE_DIRS = ("probabilities", "plots", ".cache", ".jobs", ".attempts", ".locks", ".unreadable")
+DONE = ("ok", "skipped")  # a run's final statuses: never replaced by a failed row
+ATTEMPTS_DIR = ".attempts"  # a failed rerun of a run whose earlier result was kept: what status shows
 
 
 def rows_to_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
@@ -184,3 +188,142 @@ def read_results(results_dir: Path | Iterable[Path]) -> ResultsFolder:
                 problems.append(f"skipped {path}: {type(exc).__name__}: {exc}")
     frame = pd.concat(frames, ignore_index=True) if frames else rows_to_table([]).to_pandas()
     return ResultsFolder(frame, problems)
+
+
+def result_status(path: Path) -> str | None:
+    """A run file's status: None if there is none, ``failed`` if it cannot be read."""
+    try:
+        return run_status(path)[0]
+    except FileNotFoundError:
+        return None
+    except Exception:
+        return "failed" if Path(path).exists() else None
+
+
+def write_failed_unless_done(path: Path, write: Callable[[Path], object]) -> str:
+    """Put a failed run's file at ``path`` (``write(tmp)`` makes it) unless the run is already done.
+
+    Returns what ``path`` holds afterwards: ``failed``, or the ``ok``/``skipped`` status it kept.
+    The file is created with ``link()``, which fails if the name exists; an existing file is replaced
+    only if it is failed too, by renaming it aside first and putting it back if an ok landed there in
+    between. ok files are written by rename (:func:`liftbench.results.replace_atomic`) and never
+    checked, so ok always wins: whoever finishes second keeps the first ok. Needs only atomic
+    ``link`` and ``rename`` (POSIX, NFS); readers may see no file for an instant while a failed file
+    is swapped for a newer failed one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.failed.tmp")
+    try:
+        write(tmp)
+        for _ in range(50):
+            try:
+                os.link(tmp, path)
+                return "failed"
+            except FileExistsError:
+                pass
+            except OSError as exc:  # no hard links here (some FUSE/SMB mounts): best effort
+                if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+                    raise
+                status = result_status(path)
+                if status in DONE:
+                    return status
+                os.replace(tmp, path)
+                return "failed"
+            status = result_status(path)
+            if status in DONE:
+                return status
+            if status is None:
+                continue  # gone meanwhile: create it
+            aside = path.with_name(f".{path.name}.{uuid.uuid4().hex}.aside.tmp")
+            try:
+                os.rename(path, aside)
+            except FileNotFoundError:
+                continue
+            moved = result_status(aside)
+            if moved in DONE:  # an ok landed between the check and the rename: it goes back
+                os.replace(aside, path)
+                return moved
+            os.unlink(aside)
+        raise OSError(f"could not write {path}: it keeps changing")
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_result(results_dir: Path, run_key: str, rows: list[Mapping[str, Any]]) -> str:
+    """The one write rule, for every executor: an ``ok`` (or ``skipped``) result replaces whatever is there; a
+    ``failed`` one is written only where no ``ok``/``skipped`` result is (:func:`write_failed_unless_done`) — a
+    failure that meets a kept result goes to ``.attempts/<key>.parquet`` instead, where ``liftbench status``
+    shows it. Returns the status the run's file holds afterwards. The table is built (and so checked against
+    the schema) before anything is written; a folder that cannot be written is a usage error naming it."""
+    table = rows_to_table(rows)
+    path = run_path(results_dir, run_key)
+    attempt = Path(results_dir) / ATTEMPTS_DIR / f"{run_key}{RUN_SUFFIX}"
+    try:
+        if rows[0]["status"] != "failed":
+            write_atomic(table, path)
+            attempt.unlink(missing_ok=True)  # the run is done again: its old failed attempt is history
+            return rows[0]["status"]
+        kept = write_failed_unless_done(path, lambda tmp: pq.write_table(table, tmp))
+        if kept != "failed":
+            write_atomic(table, attempt)
+        return kept
+    except OSError as exc:
+        raise UsageError(f"cannot write the result of run {run_key} to {str(path.parent)!r}: "
+                         f"{exc.strerror or exc}") from None  # fmt: skip
+
+
+def failed_attempts(results_dir: Path) -> dict[str, str]:
+    """Run key -> error of the failed reruns whose earlier result was kept (``.attempts/``)."""
+    found = {}
+    for path in sorted((Path(results_dir) / ATTEMPTS_DIR).glob(f"*{RUN_SUFFIX}")):
+        try:
+            found[path.stem] = run_status(path)[1]
+        except Exception as exc:
+            found[path.stem] = f"(unreadable attempt record: {type(exc).__name__})"
+    return found
+
+
+UNREADABLE_DIR = ".unreadable"  # result files that could not be read or failed the schema, moved aside
+
+
+def run_files(results_dir: Path) -> list[Path]:
+    """The run files directly in ``results_dir`` (what ``run`` resumes from and ``status`` counts)."""
+    return sorted(Path(results_dir).glob(f"*{RUN_SUFFIX}"))
+
+
+def check_run_file(path: Path) -> str:
+    """The status of one run file, read in full and checked against :data:`SCHEMA` (ValueError if it is not
+    a complete liftbench result: unreadable, truncated, a column missing, no rows)."""
+    frame = read_table(path)
+    if frame.empty:
+        raise ValueError("no rows")
+    statuses = set(frame["status"])
+    if not statuses <= {"ok", "skipped", "failed"}:
+        raise ValueError(f"unknown status {sorted(map(str, statuses - {'ok', 'skipped', 'failed'}))[0]!r}")
+    return "failed" if "failed" in statuses else frame["status"].iloc[0]
+
+
+def unreadable_runs(results_dir: Path) -> dict[Path, str]:
+    """Run files in ``results_dir`` that are not complete results: path -> why."""
+    found = {}
+    for path in run_files(results_dir):
+        try:
+            check_run_file(path)
+        except Exception as exc:
+            found[path] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+    return found
+
+
+def move_aside(path: Path) -> Path:
+    """Move a run file that is not a complete result to ``.unreadable/`` (never deleted: it may be the only
+    record of something), named with the time it was moved; returns the new path."""
+    from datetime import datetime, timezone
+
+    folder = Path(path).parent / UNREADABLE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = folder / f"{Path(path).stem}.{stamp}.{uuid.uuid4().hex[:6]}{RUN_SUFFIX}"
+    os.replace(path, target)
+    return target
+

@@ -23,13 +23,22 @@ import pyarrow as pa
 
 from liftbench.entries import BackboneEntry, DatasetEntry, Entry, ProtocolEntry, StrategyEntry
 from liftbench.errors import UsageError
+from liftbench.inputs import data_fingerprint, load_dataset, weights_identity
 from liftbench.lifting.planes import parse_schedule, schedule_text
 from liftbench.memory import RunPeakMemory
 from liftbench.options import resolve
 from liftbench.protocols.context import ProtocolResult, RunContext, RunSpec
 from liftbench.provenance import now, provenance
 from liftbench.registry import Registry, did_you_mean
-from liftbench.results import check_writable, run_status, write_atomic, write_run
+from liftbench.results import (
+    check_run_file,
+    check_writable,
+    move_aside,
+    rows_to_table,
+    run_files,
+    write_atomic,
+    write_result,
+)
 
 
 @dataclass
@@ -142,14 +151,19 @@ def plan(
     schedule: str | None = None,
     options: dict[str, Any] | None = None,
     dataset_options: dict[str, Any] | None = None,
+    data_root: str | None = None,
 ) -> list[PlannedRun]:
     """Every run of the grid, in an order that keeps caches warm (seeds innermost). ``size`` None: each
-    dataset's default size."""
+    dataset's default size. Every dataset is loaded and every weights file located here, so a run is keyed by
+    what its inputs hold (:mod:`liftbench.inputs`) and a missing or bad file stops the plan before any run."""
     sched = schedule_text(parse_schedule(schedule)) if schedule else None
     per_protocol = {name: json.dumps(opts, sort_keys=True) for name, opts in options_per_protocol(protocols, options or {}).items()}
     check_dataset_options(datasets, dataset_options or {})
-    data_opts = {d.name: json.dumps(dataset_parameters(d, dataset_options or {}), sort_keys=True) for d in datasets}
+    data_params = {d.name: dataset_parameters(d, dataset_options or {}) for d in datasets}
+    data_opts = {name: json.dumps(params, sort_keys=True) for name, params in data_params.items()}
     sizes = {dataset.name: size_for(dataset, size) for dataset in datasets}
+    weights_ids = {backbone.name: weights_identity(backbone, weights) for backbone in backbones}
+    data_ids = {d.name: data_identity(d, sizes[d.name], data_root, data_params[d.name]) for d in datasets}
     runs = []
     for dataset in datasets:
         for backbone in backbones:
@@ -163,16 +177,22 @@ def plan(
                             strategy=strategy.name, schedule=_schedule_for(strategy, sched),
                             protocol=protocol.name, seed=int(seed), options=per_protocol[protocol.name],
                             dataset_options=data_opts[dataset.name],
-                            providers=provided,
+                            providers=provided, data=data_ids[dataset.name], weights_id=weights_ids[backbone.name],
                         )
                         runs.append(PlannedRun(spec, reason))
     return runs
 
 
+def data_identity(dataset: DatasetEntry, size: int, data_root: str | None, params: dict[str, Any]) -> str:
+    """The data fingerprint of ``dataset`` as a run would load it (the load is kept for the first runs)."""
+    return data_fingerprint(load_dataset(dataset, size, data_root, params))
+
+
 def group_key(spec) -> tuple:
     """What a feature cache depends on: runs with the same key share one extraction (one Slurm array task,
     one group of the dry-run estimate)."""
-    return (spec.dataset, spec.size, spec.dataset_options, spec.backbone, spec.weights, spec.strategy, spec.schedule)
+    return (spec.dataset, spec.size, spec.dataset_options, spec.data, spec.backbone, spec.weights, spec.weights_id,
+            spec.strategy, spec.schedule)  # fmt: skip
 
 
 def group_runs(runs: Sequence[PlannedRun]) -> list[list[PlannedRun]]:
@@ -183,14 +203,19 @@ def group_runs(runs: Sequence[PlannedRun]) -> list[list[PlannedRun]]:
     return list(groups.values())
 
 
-def existing_statuses(results_dir: Path) -> dict[str, str]:
-    """Run key → status of every readable result file directly in ``results_dir``."""
+def existing_statuses(results_dir: Path, *, log: Callable[[str], None] | None = None, move: bool = False) -> dict[str, str]:
+    """Run key → status of every complete result file directly in ``results_dir``. A file that cannot be read
+    or fails the schema is not a result: it is reported through ``log`` and, with ``move``, moved aside to
+    ``.unreadable/`` (never deleted), so its run is done again."""
     statuses = {}
-    for path in Path(results_dir).glob("*.parquet"):
+    for path in run_files(results_dir):
         try:
-            statuses[path.stem] = run_status(path)[0]
-        except Exception:
-            continue  # corrupt: reported by the leaderboard, rerun here
+            statuses[path.stem] = check_run_file(path)
+        except Exception as exc:
+            why = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+            where = f"; moved to {move_aside(path)}" if move else ""
+            if log:
+                log(f"result file {path} is not a complete result ({why}){where}; its run will be done again")
     return statuses
 
 
@@ -209,6 +234,7 @@ class ExecutionContext:
     executor_options: dict[str, Any] = field(default_factory=dict)  # e.g. the slurm executor's --slurm-* values
     disabled_plugins: tuple[str, ...] = ()  # so a remote worker rebuilds the same registry
     failure_note: str = ""  # appended to a failed run's error (a worker's log path)
+    refresh_caches: bool = False  # --force: features are extracted afresh, not read from the cache
 
     def _base_row(self, spec: RunSpec, key: str) -> dict[str, Any]:
         backbone = self.registry.get("backbone", spec.backbone)
@@ -220,7 +246,7 @@ class ExecutionContext:
             "pooling": self.registry.get("strategy", spec.strategy).pooling, "providers": spec.providers,
             "backbone_mode": "eval", "protocol": spec.protocol,
             "seed": spec.seed, "options": spec.options, "dataset_options": spec.dataset_options,
-            "created_at": now(), **provenance(self.device),
+            "data_fingerprint": spec.data, "created_at": now(), **provenance(self.device),
         }
 
     def run_one(self, run: PlannedRun) -> str:
@@ -229,7 +255,7 @@ class ExecutionContext:
         base = self._base_row(spec, key)
         if run.skip_reason:
             return self._finish(run, [{**base, "status": "skipped", "error": run.skip_reason}], None)
-        ctx = RunContext(spec, self.registry, self.cache_dir, self.device, self.data_root, self.log)
+        ctx = RunContext(spec, self.registry, self.cache_dir, self.device, self.data_root, self.log, self.refresh_caches)
         start = time.perf_counter()
         try:
             with RunPeakMemory(self.device) as peak:
@@ -259,12 +285,21 @@ class ExecutionContext:
         return self._finish(run, [{**self._base_row(run.spec, run.key), "status": "failed", "error": reason}], None)
 
     def _finish(self, run: PlannedRun, rows: list[dict], result: ProtocolResult | None) -> str:
+        """Write the run's rows by the one write rule (:func:`~liftbench.results.write_result`): ok replaces,
+        failed never replaces ok. A failure that met a kept result counts as ``rerun failed`` (the command
+        exits 1) and is kept in ``.attempts/`` for ``liftbench status``."""
         if result is not None and result.probabilities is not None:
+            rows_to_table(rows)  # a row the schema refuses fails before any file is written
             table = pa.Table.from_pandas(result.probabilities, preserve_index=False)
             write_atomic(table, self.results_dir / "probabilities" / f"{run.key}.parquet")
-        write_run(self.results_dir, run.key, rows)  # last: its presence means the run is complete
-        status = rows[0]["status"]
-        self.counts[status] += 1
+        status = write_result(self.results_dir, run.key, rows)  # last: its presence means the run is complete
+        if rows[0]["status"] == "failed" and status != "failed":
+            first = (rows[0].get("error") or "").strip().splitlines()
+            self.log(f"{run.spec.label()}: kept the {status} result that is already there, not this failure"
+                     + (f" ({first[0]})" if first else ""))
+            self.counts["rerun failed"] += 1
+        else:
+            self.counts[status] += 1
         self.on_done(run, status)
         return status
 
@@ -272,7 +307,8 @@ class ExecutionContext:
 def execute(runs: list[PlannedRun], executor: Entry, ctx: ExecutionContext, *, force: bool = False, retry_failed: bool = False) -> list[PlannedRun]:
     """Run what has no result yet (all with ``force``; failed ones too with ``retry_failed``)."""
     check_writable(ctx.results_dir)
-    statuses = {} if force else existing_statuses(ctx.results_dir)
+    statuses = existing_statuses(ctx.results_dir, log=ctx.log, move=True)
+    statuses = {} if force else statuses
     todo = [r for r in runs if r.key not in statuses or (retry_failed and statuses[r.key] == "failed")]
     ctx.counts["already done"] = len(runs) - len(todo)
     executor.load()(todo, ctx)

@@ -98,12 +98,12 @@ def scheduled_strategies(registry: Registry) -> frozenset[str]:
     return frozenset(entry.name for entry in registry.entries("strategy") if entry.schedule)
 
 
-def _plan_grid(grid: Grid, registry: Registry) -> list:
+def _plan_grid(grid: Grid, registry: Registry, data_root: str | None) -> list:
     """A grid's runs: one plain grid per (size, schedule) of it (:meth:`Grid.expanded`), each planned."""
-    return [run for plain in grid.expanded() for run in _plan_plain(plain, registry)]
+    return [run for plain in grid.expanded() for run in _plan_plain(plain, registry, data_root)]
 
 
-def _plan_plain(grid: Grid, registry: Registry) -> list:
+def _plan_plain(grid: Grid, registry: Registry, data_root: str | None) -> list:
     from liftbench.runner import options_per_protocol, plan
 
     protocols = registry.resolve("protocol", grid.protocols)
@@ -135,16 +135,18 @@ def _plan_plain(grid: Grid, registry: Registry) -> list:
             schedule=grid.schedule,
             options=options,
             dataset_options=dict(grid.dataset_options),
+            data_root=data_root,
         )
     return runs
 
 
-def plan_study(study: Study, registry: Registry) -> list:
-    """Every run of a resolved study's grids, in grid order; a run two grids share is planned once."""
+def plan_study(study: Study, registry: Registry, data_root: str | None = None) -> list:
+    """Every run of a resolved study's grids, in grid order; a run two grids share is planned once. The data
+    is read from ``data_root`` (else each dataset's own default place) to key runs by its content."""
     runs, seen = [], set()
     for grid, where in zip(study.grids, _labels(study), strict=True):
         try:
-            planned = _plan_grid(grid, registry)
+            planned = _plan_grid(grid, registry, data_root)
         except UsageError as exc:
             raise _prefixed(where, exc) from None
         for run in planned:

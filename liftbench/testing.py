@@ -72,10 +72,12 @@ def run_grid(
     executor: str = "local",
     executor_options: Mapping[str, Any] | None = None,
     schedule: str | None = None,
+    data_root: str | None = None,
+    force: bool = False,
 ):
     """Plan and run a grid into ``folder/results`` (feature cache in ``folder/cache``); returns the rows
     of every result file as a DataFrame. ``options`` default to a fast probe, ``dataset_options`` to a
-    tiny synthetic set."""
+    tiny synthetic set; ``data_root`` is where file-based datasets are read; ``force`` reruns what is done."""
     from liftbench.results import read_results
     from liftbench.runner import ExecutionContext, execute, plan
 
@@ -90,10 +92,12 @@ def run_grid(
         registry, datasets=registry.resolve("dataset", datasets), backbones=registry.resolve("backbone", backbones),
         strategies=registry.resolve("strategy", strategies), protocols=protocol_entries, seeds=seeds, size=size,
         weights=weights, schedule=schedule, options=dict(options), dataset_options=dict(dataset_options),
+        data_root=data_root,
     )  # fmt: skip
     ctx = ExecutionContext(registry=registry, results_dir=folder / "results", cache_dir=folder / "cache",
-                           log=lambda _: None, executor_options=dict(executor_options or {}))  # fmt: skip
-    execute(runs, registry.get("executor", executor), ctx)
+                           data_root=data_root, log=lambda _: None, refresh_caches=force,
+                           executor_options={**(executor_options or {}), "force": force})  # fmt: skip
+    execute(runs, registry.get("executor", executor), ctx, force=force)
     return read_results(folder / "results").frame
 
 

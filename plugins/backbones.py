@@ -3,6 +3,7 @@
 from liftbench import hookimpl
 
 _CREATE = "liftbench.backbones:create_timm_backbone"
+_LOCATE = "liftbench.backbones:locate_timm_weights"
 
 
 @hookimpl
@@ -16,6 +17,7 @@ def liftbench_register_backbones(registrar):
             aliases=(model, f"dinov3-{name}16"),
             description=f"DINOv3 ViT-{name[-1].upper()}/16 (timm {model}, CLS token)",
             options={"model_name": model, "global_pool": "token"},
+            locate=_LOCATE,
         )
     registrar.add(
         "resnet50",
@@ -24,4 +26,5 @@ def liftbench_register_backbones(registrar):
         aliases=("r50",),
         description="ResNet-50 (timm resnet50)",
         options={"model_name": "resnet50"},
+        locate=_LOCATE,
     )

@@ -10,6 +10,7 @@ BasicBlocks [1, 1, 1, 1], channels 16-128). ``--weights random[:SEED]`` gives th
 from liftbench import hookimpl
 
 _CREATE = "liftbench.shapes.load:create"
+_LOCATE = "liftbench.shapes.load:locate"
 
 
 @hookimpl
@@ -21,6 +22,7 @@ def liftbench_register_backbones(registrar):
         aliases=("vitt-shapes",),
         description="tiny DINOv3-style ViT (4 blocks, width 128, patch 8), pretrained by liftbench on 32x32 shapes; shipped",
         options={"model_name": "vit-tiny-shapes"},
+        locate=_LOCATE,
     )
     registrar.add(
         "resnet-tiny-shapes",
@@ -29,4 +31,5 @@ def liftbench_register_backbones(registrar):
         aliases=("r-shapes",),
         description="tiny ResNet (BasicBlock [1,1,1,1], channels 16-128), pretrained by liftbench on 32x32 shapes; shipped",
         options={"model_name": "resnet-tiny-shapes"},
+        locate=_LOCATE,
     )

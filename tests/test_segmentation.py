@@ -239,7 +239,7 @@ def test_same_run_gives_the_same_dice_whether_or_not_the_backbone_was_already_bu
     """The decoder's init is seeded after the backbone is fetched: a reused (memoised) backbone and a freshly
     built one give the same run the same result. The shipped ViT is built by timm (its init draws from the
     global generator) before its weights load, so building it moves the generator the decoder is drawn from."""
-    from liftbench.protocols.context import _memo
+    from liftbench.inputs import _memo
 
     _memo.clear()
     grid = {"backbones": "vit-tiny-shapes", "weights": "pretrained", "protocols": "seg-linear", "options": SEG_QUICK}
@@ -272,7 +272,7 @@ def test_seg_feature_cache_follows_the_data(registry, tmp_path, monkeypatch):
     import sys
     from pathlib import Path
 
-    from liftbench.protocols.context import _memo
+    from liftbench.inputs import _memo
 
     sys.path.insert(0, str(Path(__file__).parent))
     from seg_files import write_lidc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -35,7 +36,8 @@ def _dry_run(runs, registry, args, results_dir: Path) -> int:
     from liftbench.estimate_seg import estimate_seg, render_seg
     from liftbench.runner import existing_statuses
 
-    done = existing_statuses(results_dir) if results_dir.is_dir() and not args.force else {}
+    done = existing_statuses(results_dir, log=print) if results_dir.is_dir() else {}
+    done = {} if args.force else done
     todo = [r for r in runs if r.key not in done or (args.retry_failed and done[r.key] == "failed")]
     skipped = [r for r in todo if r.skip_reason]
     print(f"plan: {len(runs)} runs; {len(runs) - len(todo)} already in {results_dir}/, {len(skipped)} skipped pairs, "
@@ -69,7 +71,7 @@ def run_command(args) -> int:
     study, demo = study_from_args(args, registry)
     study = resolve_study(study, registry)
     seeds = {random_seed(grid.weights) for grid in study.grids} - {None}  # checks random:SEED before anything runs
-    runs = plan_study(study, registry)
+    runs = plan_study(study, registry, args.data_root)
     executor = registry.get("executor", study.executor)
     args.device = study.device or "cpu"
     if executor.in_process:  # the runs execute here: the device must exist here, before anything runs
@@ -102,6 +104,7 @@ def run_command(args) -> int:
         on_done=on_done,
         executor_options=executor_options,
         disabled_plugins=tuple(args.disable_plugin),
+        refresh_caches=bool(args.force),
     )
     try:
         todo = execute(runs, executor, ctx, force=args.force, retry_failed=args.retry_failed)
@@ -112,11 +115,16 @@ def run_command(args) -> int:
     print(
         f"\n{len(runs)} runs: {counts['ok']} done, {counts['skipped']} skipped, {counts['failed']} failed, "
         f"{counts['already done']} already in {results_dir}/ (use --force to rerun)"
+        + (f", {counts['running elsewhere']} left to another liftbench command computing them in that folder"
+           if counts["running elsewhere"] else "")
     )
     if counts["failed"]:
         print(f"failed runs are recorded with their error in {results_dir}/; rerun them with --retry-failed")
+    if counts["rerun failed"]:
+        print(f"{counts['rerun failed']} rerun(s) failed; their earlier results are kept (see `liftbench status "
+              f"{shlex.quote(str(results_dir))}`)")
     if not args.no_leaderboard:
         from liftbench.commands.board import print_board
 
         print_board([results_dir], study.leaderboard)
-    return ExitCode.RUNS_FAILED if counts["failed"] else ExitCode.OK
+    return ExitCode.RUNS_FAILED if counts["failed"] or counts["rerun failed"] else ExitCode.OK

@@ -19,7 +19,7 @@ from tabulate import tabulate
 
 from liftbench.errors import UsageError
 from liftbench.executors.slurm_jobs import ended_reason, query_jobs, read_records, slurm_commands_available
-from liftbench.results import RUN_SUFFIX
+from liftbench.results import RUN_SUFFIX, UNREADABLE_DIR, failed_attempts, unreadable_runs
 from liftbench.study import citation
 
 STATES = ("done", "running", "queued", "submitted", "failed", "skipped")
@@ -117,6 +117,16 @@ def render(results_dir: Path, runs: list[dict]) -> str:
             lines.append(f"  {run['dataset']}@{run['size']} {run['backbone']} {run['strategy']} {run['protocol']} seed={run['seed']}: {_first_line(run['reason'])}")
             if run["log"]:
                 lines.append(f"    log: {run['log']}")
+    attempts = failed_attempts(results_dir)
+    if attempts:
+        lines += ["", f"{len(attempts)} rerun(s) failed; the earlier result of each is kept:"]
+        for key, error in attempts.items():
+            lines.append(f"  run {key}: {_first_line(error)}")
+    unreadable = unreadable_runs(results_dir)
+    if unreadable:
+        lines += ["", f"{len(unreadable)} file(s) are not complete results (the next `liftbench run` moves them to "
+                  f"{UNREADABLE_DIR}/ and redoes their runs):"]  # fmt: skip
+        lines += [f"  {path.name}: {why}" for path, why in unreadable.items()]
     if totals["submitted"]:
         why = "Slurm gave no state for them" if slurm_commands_available() else "squeue/sacct are not available here"
         lines += ["", f"({why}: submitted runs may be queued, running or ended)"]

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from liftbench.results import run_status, write_text_atomic
+from liftbench.results import DONE, result_status, write_failed_unless_done, write_text_atomic  # noqa: F401  (the one write rule)
 
 JOBS_DIR = ".jobs"
 DRIVERS_DIR = "drivers"
@@ -47,7 +47,6 @@ RUNNING = {"RUNNING", "CONFIGURING", "COMPLETING", "RESIZING", "SIGNALING", "STA
 UNKNOWN_TIMEOUT_S = 600  # a job Slurm gives no state for this long is given up (LIFTBENCH_SLURM_UNKNOWN_TIMEOUT)
 QUERY_TIMEOUT_S = 60  # one squeue or sacct call (LIFTBENCH_SLURM_QUERY_TIMEOUT)
 RESOLVE_GRACE_S = 30  # sacct may learn of a job a little after sbatch returned
-DONE = ("ok", "skipped")  # a run's final statuses: never replaced by a failed row
 _NO_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.ENOSYS)
 
 
@@ -237,66 +236,6 @@ def folder_lock(results_dir: Path, log: Callable[[str], None] | None = None) -> 
 
 
 # --------------------------------------------------------------------------- result files: ok wins
-
-
-def result_status(path: Path) -> str | None:
-    """A run file's status: None if there is none, ``failed`` if it cannot be read."""
-    try:
-        return run_status(path)[0]
-    except FileNotFoundError:
-        return None
-    except Exception:
-        return "failed" if Path(path).exists() else None
-
-
-def write_failed_unless_done(path: Path, write: Callable[[Path], object]) -> str:
-    """Put a failed run's file at ``path`` (``write(tmp)`` makes it) unless the run is already done.
-
-    Returns what ``path`` holds afterwards: ``failed``, or the ``ok``/``skipped`` status it kept.
-    The file is created with ``link()``, which fails if the name exists; an existing file is replaced
-    only if it is failed too, by renaming it aside first and putting it back if an ok landed there in
-    between. ok files are written by rename (:func:`liftbench.results.replace_atomic`) and never
-    checked, so ok always wins: whoever finishes second keeps the first ok. Needs only atomic
-    ``link`` and ``rename`` (POSIX, NFS); readers may see no file for an instant while a failed file
-    is swapped for a newer failed one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.failed.tmp")
-    try:
-        write(tmp)
-        for _ in range(50):
-            try:
-                os.link(tmp, path)
-                return "failed"
-            except FileExistsError:
-                pass
-            except OSError as exc:  # no hard links here (some FUSE/SMB mounts): best effort
-                if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
-                    raise
-                status = result_status(path)
-                if status in DONE:
-                    return status
-                os.replace(tmp, path)
-                return "failed"
-            status = result_status(path)
-            if status in DONE:
-                return status
-            if status is None:
-                continue  # gone meanwhile: create it
-            aside = path.with_name(f".{path.name}.{uuid.uuid4().hex}.aside.tmp")
-            try:
-                os.rename(path, aside)
-            except FileNotFoundError:
-                continue
-            moved = result_status(aside)
-            if moved in DONE:  # an ok landed between the check and the rename: it goes back
-                os.replace(aside, path)
-                return moved
-            os.unlink(aside)
-        raise OSError(f"could not write {path}: it keeps changing")
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 # --------------------------------------------------------------------------- asking Slurm

@@ -22,25 +22,22 @@ from liftbench.executors.slurm_jobs import (
     DONE,
     now_iso,
     result_status,
-    write_failed_unless_done,
 )
-from liftbench.results import COLUMNS, rows_to_table, run_path
+from liftbench.results import COLUMNS, run_path, write_result
 
 _CONTEXT_CLASS: type | None = None
 
 
 def write_failed(results_dir: Path, key: str, rows: list[dict]) -> str:
     """Write a run's failed rows unless it already has an ok (or skipped) file; returns the status kept."""
-    import pyarrow.parquet as pq
-
-    table = rows_to_table(rows)
-    return write_failed_unless_done(run_path(results_dir, key), lambda tmp: pq.write_table(table, tmp))
+    return write_result(results_dir, key, rows)
 
 
 def context_class() -> type:
-    """:class:`~liftbench.runner.ExecutionContext` whose failed rows go through :func:`write_failed`:
-    the single place a Slurm run's failure is written (the worker's runs that raise, its signals,
-    the driver's ended jobs), so a failure never replaces a result another copy finished."""
+    """:class:`~liftbench.runner.ExecutionContext` that records a failure even when provenance cannot be
+    gathered (a stop signal that broke an import). Its rows go through the one write rule
+    (:func:`liftbench.results.write_result`), as every executor's: a failure never replaces a result another
+    copy finished."""
     global _CONTEXT_CLASS
     if _CONTEXT_CLASS is None:
         from liftbench.runner import ExecutionContext
@@ -57,18 +54,6 @@ def context_class() -> type:
                     self.log(f"FAILED {run.spec.label()}: {reason.splitlines()[0] if reason else ''}")
                 return status
 
-            def _finish(self, run, rows, result) -> str:
-                if rows[0]["status"] != "failed":
-                    return super()._finish(run, rows, result)
-                status = write_failed(self.results_dir, run.key, rows)
-                if status != "failed":
-                    first = (rows[0].get("error") or "").strip().splitlines()
-                    self.log(f"{run.spec.label()}: kept the {status} result that is already there, not this failure"
-                             + (f" ({first[0]})" if first else ""))
-                self.counts[status] += 1
-                self.on_done(run, status)
-                return status
-
         _CONTEXT_CLASS = SlurmContext
     return _CONTEXT_CLASS
 
@@ -76,7 +61,7 @@ def context_class() -> type:
 def _bare_row(spec, key: str) -> dict:
     """A failed row from the run's spec alone (no registry, no provenance)."""
     fields_ = {k: v for k, v in asdict(spec).items() if k in COLUMNS}
-    return {**fields_, "run_key": key, "kind": "run", "source": "measured", "input_size": spec.size, "created_at": now_iso()}
+    return {**fields_, "data_fingerprint": spec.data, "run_key": key, "kind": "run", "source": "measured", "input_size": spec.size, "created_at": now_iso()}
 
 
 def guarded(ctx):
@@ -203,6 +188,7 @@ def _prepare(payload: dict, log_path: str) -> tuple[Any, list]:
         log=lambda message: print(message, flush=True),
         disabled_plugins=disabled,
         failure_note=f"\nlog: {log_path}" if log_path else "",
+        refresh_caches=not payload.get("skip_done", True),  # --force: features afresh too
     )
     return ctx, [PlannedRun(RunSpec(**spec)) for spec in payload["runs"]]
 

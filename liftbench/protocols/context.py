@@ -19,9 +19,10 @@ import torch
 
 from liftbench.backbones import WeightsInfo, normalisation
 from liftbench.data import VolumeDataset
+from liftbench.inputs import data_fingerprint, load_dataset, remember
 from liftbench.registry import Registry
 
-KEY_VERSION = 2  # bump when the meaning of a run's key changes (2: resolved options, providers)
+KEY_VERSION = 3  # bump when the meaning of a run's key changes (2: resolved options, providers; 3: inputs by content)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class RunSpec:
     options: str = "{}"  # JSON, sorted keys: the protocol's options, resolved (defaults included)
     dataset_options: str = "{}"  # JSON, sorted keys: dataset options the user set, cast to their types
     providers: str = "{}"  # JSON: kind -> "plugin (distribution version)" of strategy, backbone, dataset, protocol
+    data: str = ""  # the data's content: liftbench.inputs.data_fingerprint of the dataset as planned
+    weights_id: str = ""  # the weights' content: liftbench.inputs.weights_identity (random:SEED or sha256:...)
 
     def key(self) -> str:
         payload = json.dumps({"v": KEY_VERSION, **asdict(self)}, sort_keys=True)
@@ -68,20 +71,6 @@ class ProtocolResult:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
-_memo: dict[str, tuple[Any, Any]] = {}
-
-
-def _remember(slot: str, key: Any, build: Callable[[], Any]) -> Any:
-    """Keep one object per slot (dataset, backbone) across the runs of a grid."""
-    held = _memo.get(slot)
-    if held is not None and held[0] == key:
-        return held[1]
-    _memo.pop(slot, None)
-    value = build()
-    _memo[slot] = (key, value)
-    return value
-
-
 @dataclass
 class RunContext:
     """A run's view of the harness."""
@@ -92,6 +81,7 @@ class RunContext:
     device: str = "cpu"
     data_root: str | None = None
     log: Callable[[str], None] = print
+    refresh: bool = False  # --force: caches of this run's features are recomputed, not read
 
     @property
     def options(self) -> dict[str, Any]:
@@ -106,10 +96,17 @@ class RunContext:
         return options
 
     def dataset(self) -> VolumeDataset:
+        """The run's dataset — the very data it was planned on: data that changed since the plan (a file
+        replaced while a study ran, another data root on a cluster node) fails the run instead of being
+        measured under the old data's key."""
         entry = self.registry.get("dataset", self.spec.dataset)
-        opts = {**entry.options, **self.spec.data_options}
-        key = (entry.name, self.spec.size, self.data_root, json.dumps(opts, sort_keys=True))
-        return _remember("dataset", key, lambda: entry.load()(size=self.spec.size, data_root=self.data_root, **opts))
+        dataset = load_dataset(entry, self.spec.size, self.data_root, self.spec.data_options)
+        if self.spec.data:
+            found = data_fingerprint(dataset)
+            if found != self.spec.data:
+                raise ValueError(f"dataset {entry.name!r} changed since the run was planned (its data fingerprint is "
+                                 f"{found}, planned {self.spec.data}); plan the study again")  # fmt: skip
+        return dataset
 
     def backbone(self, fresh: bool = False) -> tuple[torch.nn.Module, WeightsInfo]:
         """The 2D model in eval mode on the run's device. ``fresh`` builds a new one (fine-tuning)."""
@@ -121,7 +118,7 @@ class RunContext:
 
         if fresh:
             return build()
-        return _remember("backbone", (entry.name, self.spec.weights, self.device), build)
+        return remember("backbone", (entry.name, self.spec.weights, self.spec.weights_id, self.device), build)
 
     def lift(self, model: torch.nn.Module):
         """Lift ``model`` with the run's strategy and schedule."""

@@ -20,6 +20,18 @@ from liftbench.lifting.base import Lifted
 from liftbench.results import replace_atomic
 
 CACHE_VERSION = 1
+_REFRESHED: set[str] = set()  # cache keys this process recomputed under --force: its later seeds read them
+
+
+def stale_ok(key: str, refresh: bool) -> bool:
+    """Whether a cache entry under ``key`` may be read: always, unless ``--force`` asked for fresh features and
+    this process has not recomputed that entry yet (the first run of a group does; its other seeds reuse it)."""
+    return not refresh or key in _REFRESHED
+
+
+def refreshed(key: str) -> None:
+    """Note that this process wrote ``key`` afresh."""
+    _REFRESHED.add(key)
 
 
 def default_cache_dir() -> Path:
@@ -55,15 +67,17 @@ def cache_key(parts: dict) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
-def cached_features(cache_dir: Path, parts: dict, lifted: Lifted, dataset: VolumeDataset, mean, std, *, batch_size: int, device: str, dtype: str, log=print):
+def cached_features(cache_dir: Path, parts: dict, lifted: Lifted, dataset: VolumeDataset, mean, std, *, batch_size: int, device: str, dtype: str, log=print, refresh: bool = False):
     """Features of every split (``{split: (N, D, E) or (N, E)}``) and volumes/s, from cache if present.
 
+    ``parts`` must name the data by its content (``parts["data"]``: :func:`liftbench.inputs.data_fingerprint`)
+    and the weights by theirs; ``refresh`` (``--force``) extracts afresh once per process.
     Returns ``(features, volumes_per_second, hit)``; volumes/s is the one measured when the cache was
     written, so cost figures stay comparable between fresh and cached runs.
     """
     key = cache_key(parts)
     path = Path(cache_dir) / "features" / f"{key}.pt"
-    if path.exists():
+    if path.exists() and stale_ok(key, refresh):
         try:
             stored = torch.load(path, map_location="cpu", weights_only=True)
             log(f"feature cache hit {path.name} ({', '.join(f'{s}: {tuple(stored[s].shape)}' for s in SPLITS)})")
@@ -76,5 +90,6 @@ def cached_features(cache_dir: Path, parts: dict, lifted: Lifted, dataset: Volum
     vps = total / max(time.perf_counter() - start, 1e-9)
     payload = {**features, "volumes_per_second": torch.tensor(vps), "parts": json.dumps(parts, sort_keys=True, default=str)}
     replace_atomic(path, lambda tmp: torch.save(payload, tmp))
+    refreshed(key)
     log(f"feature cache miss: extracted {total} volumes at {vps:.2f} volumes/s -> {path.name}")
     return features, vps, False

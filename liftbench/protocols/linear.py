@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import torch
 
+from liftbench.inputs import data_fingerprint
 from liftbench.protocols.context import ProtocolResult, RunContext
 from liftbench.protocols.evaluation import probe_result
 from liftbench.protocols.features import cached_features
@@ -48,6 +49,7 @@ def run(ctx: RunContext) -> ProtocolResult:
         "dataset": ctx.spec.dataset,
         "size": ctx.spec.size,
         "dataset_options": ctx.spec.dataset_options,
+        "data": data_fingerprint(dataset),
         "backbone": ctx.spec.backbone,
         "weights": weights.source,
         "weights_sha256": weights.sha256,
@@ -60,6 +62,7 @@ def run(ctx: RunContext) -> ProtocolResult:
         features, vps, hit = cached_features(
             ctx.cache_dir, parts, lifted, dataset, mean, std,
             batch_size=options["feature_batch"], device=ctx.device, dtype=options["dtype"], log=ctx.log,
+            refresh=ctx.refresh,
         )
     labels = {split: torch.as_tensor(dataset.splits[split].labels) for split in features}
     head, best_auc, step = train_head(features, labels, dataset.num_classes, dataset.task, options, ctx.spec.seed)

@@ -36,7 +36,7 @@ from liftbench.data import VolumeDataset, VolumeSplit
 from liftbench.errors import UsageError
 from liftbench.lifting.rope_rescale import ROPE_SEED, check_factor, rope_rescaling
 from liftbench.protocols.context import ProtocolResult, RunContext
-from liftbench.protocols.features import autocast, cache_key
+from liftbench.protocols.features import autocast, cache_key, refreshed, stale_ok
 from liftbench.protocols.finetune import lift_for_training
 from liftbench.protocols.training import adamw
 from liftbench.results import replace_atomic
@@ -126,7 +126,7 @@ def _cached_maps(ctx: RunContext, lifted, dataset: VolumeDataset, options: dict,
     """Frozen dense maps ``{split: (N, C, d, h, w)}`` of every split (eval mode), from the disk cache if present
     (memory-mapped: LIDC's maps can be tens of GB, and a run reads only its batches' rows)."""
     path = _cache_path(ctx, lifted, options, weights_sha, data)
-    if path.exists():
+    if path.exists() and stale_ok(path.stem, ctx.refresh):
         stored = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         if all(len(stored[s]) == len(split) for s, split in dataset.splits.items()):
             ctx.log(f"segmentation feature cache hit {path.name}")
@@ -153,6 +153,7 @@ def _cached_maps(ctx: RunContext, lifted, dataset: VolumeDataset, options: dict,
     vps = sum(len(s) for s in dataset.splits.values()) / max(time.perf_counter() - start, 1e-9)
     path.parent.mkdir(parents=True, exist_ok=True)
     replace_atomic(path, lambda tmp: torch.save({**maps, "volumes_per_second": torch.tensor(vps)}, tmp))
+    refreshed(path.stem)
     ctx.log(f"segmentation feature cache miss: {sum(len(s) for s in dataset.splits.values())} volumes at {vps:.2f} volumes/s -> {path.name}")
     return maps, vps
 

@@ -96,6 +96,15 @@ def _check_shipped(name: str, path: Path) -> None:
         )
 
 
+def locate(weights: str, *, model_name: str, **_: Any) -> Path | None:
+    """The shipped file ``pretrained`` loads (checked as :func:`create` checks it), for the run key."""
+    if weights != "pretrained":
+        return None
+    path = weights_path(model_name)
+    _check_shipped(model_name, path)
+    return path
+
+
 def create(weights: str = "pretrained", *, model_name: str, **options: Any) -> tuple[nn.Module, WeightsInfo]:
     """Build shapes backbone ``model_name`` with ``weights``; returns it in eval mode and its WeightsInfo."""
     if options:
