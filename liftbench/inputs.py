@@ -45,6 +45,11 @@ def remember(slot: str, key: Any, build: Callable[[], Any]) -> Any:
     return value
 
 
+def forget(slot: str) -> None:
+    """Drop what ``slot`` holds: a new plan reads its data afresh (a file may have changed since the last one)."""
+    _memo.pop(slot, None)
+
+
 def dataset_options(entry, given: Mapping[str, Any]) -> dict[str, Any]:
     """What a dataset's loader is called with: the entry's own options, then the run's."""
     return {**entry.options, **given}

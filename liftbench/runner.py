@@ -23,11 +23,12 @@ import pyarrow as pa
 
 from liftbench.entries import BackboneEntry, DatasetEntry, Entry, ProtocolEntry, StrategyEntry
 from liftbench.errors import UsageError
-from liftbench.inputs import data_fingerprint, load_dataset, weights_identity
+from liftbench.inputs import data_fingerprint, forget, load_dataset, weights_identity
 from liftbench.lifting.planes import parse_schedule, schedule_text
 from liftbench.memory import RunPeakMemory
 from liftbench.options import resolve
 from liftbench.protocols.context import ProtocolResult, RunContext, RunSpec
+from liftbench.protocols.features import start_refreshing
 from liftbench.provenance import now, provenance
 from liftbench.registry import Registry, did_you_mean
 from liftbench.results import (
@@ -163,6 +164,7 @@ def plan(
     data_opts = {name: json.dumps(params, sort_keys=True) for name, params in data_params.items()}
     sizes = {dataset.name: size_for(dataset, size) for dataset in datasets}
     weights_ids = {backbone.name: weights_identity(backbone, weights) for backbone in backbones}
+    forget("dataset")  # the data as it is now, not as an earlier plan in this process read it
     data_ids = {d.name: data_identity(d, sizes[d.name], data_root, data_params[d.name]) for d in datasets}
     runs = []
     for dataset in datasets:
@@ -307,6 +309,7 @@ class ExecutionContext:
 def execute(runs: list[PlannedRun], executor: Entry, ctx: ExecutionContext, *, force: bool = False, retry_failed: bool = False) -> list[PlannedRun]:
     """Run what has no result yet (all with ``force``; failed ones too with ``retry_failed``)."""
     check_writable(ctx.results_dir)
+    start_refreshing()
     statuses = existing_statuses(ctx.results_dir, log=ctx.log, move=True)
     statuses = {} if force else statuses
     todo = [r for r in runs if r.key not in statuses or (retry_failed and statuses[r.key] == "failed")]

@@ -34,6 +34,11 @@ def refreshed(key: str) -> None:
     _REFRESHED.add(key)
 
 
+def start_refreshing() -> None:
+    """A new command: under ``--force`` every entry it reads is recomputed once again."""
+    _REFRESHED.clear()
+
+
 def default_cache_dir() -> Path:
     """``$LIFTBENCH_CACHE`` or ``~/.cache/liftbench``."""
     return Path(os.environ.get("LIFTBENCH_CACHE", Path.home() / ".cache" / "liftbench"))
