@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shlex
 import sys
 from pathlib import Path
@@ -65,7 +66,24 @@ def _require_device(device: str, study) -> None:
                          "give the executor that runs it there, e.g. --executor slurm)") from None
 
 
+class _TqdmHandler(logging.Handler):
+    """Log records printed between progress-bar redraws (``tqdm.write``), not through them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm.write(self.format(record))
+
+
+def _console(verbosity: int) -> None:
+    """One progress bar and the summary by default; per-run details with -v, debug with -vv."""
+    logger = logging.getLogger("liftbench")
+    logger.handlers = [h for h in logger.handlers if not isinstance(h, _TqdmHandler)]
+    if verbosity:
+        logger.addHandler(_TqdmHandler())
+    logger.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO if verbosity else logging.WARNING)
+
+
 def run_command(args) -> int:
+    _console(getattr(args, "verbose", 0))
     registry = getattr(args, "registry", None) or build_registry(args.disable_plugin)
     warn_plugin_errors(registry)
     study, demo = study_from_args(args, registry)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -82,6 +83,11 @@ class RunContext:
     data_root: str | None = None
     log: Callable[[str], None] = print
     refresh: bool = False  # --force: caches of this run's features are recomputed, not read
+
+    def detail(self, message: str) -> None:
+        """A per-run detail (a cache hit, a selected step): logged at INFO on the ``liftbench.run`` logger, which
+        ``liftbench run -v`` shows; warnings a user must see go to :attr:`log`."""
+        logging.getLogger("liftbench.run").info(message)
 
     @property
     def options(self) -> dict[str, Any]:
