@@ -71,6 +71,7 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", parents=[common], help="show registered strategies, backbones, datasets, protocols, executors, plugins")
     lst.add_argument("kind", nargs="?", help="one kind (strategies, backbones, ..., studies) or 'plugins'")
+    lst.add_argument("name", nargs="?", help="one entry of that kind, shown in full with its options")
 
     board = sub.add_parser("leaderboard", parents=[common], help="render tables from results folders")
     board.add_argument("dirs", nargs="*", default=["results"], help="results folders (default: results)")

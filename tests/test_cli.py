@@ -164,8 +164,16 @@ def test_list_shows_every_kind_with_providers(capsys):
     out = capsys.readouterr().out
     for name in ("pcg", "acs", "vits", "resnet50", "organ", "synthetic", "linear", "featdice", "local"):
         assert name in out
-    assert "builtin-strategies (liftbench" in out and "identical to pcg" in out
+    assert "builtin-strategies" in out
+    assert max(len(line) for line in out.splitlines()) <= 100  # fits a 100-column terminal
     assert run_cli("list", "colours") == 2
+    capsys.readouterr()
+    assert run_cli("list", "protocols", "linear") == 0  # one entry in full: provider, options with ranges
+    detail = capsys.readouterr().out
+    assert "plugin: builtin-protocols (liftbench" in detail and max(len(line) for line in detail.splitlines()) <= 100
+    assert next(line for line in detail.splitlines() if line.startswith("lr ")).split()[1:4] == ["float", "0.001", ">"]
+    assert run_cli("list", "strategies", "pcm") == 0 and "identical to pcg" in capsys.readouterr().out
+    assert run_cli("list", "protocols", "linaer") == 2 and "did you mean 'linear'?" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("fmt", ["md", "latex", "html", "csv"])

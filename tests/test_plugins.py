@@ -186,10 +186,14 @@ def test_third_party_plugin_lists_and_runs(tmp_path):
     listed = cli("list", "strategies", paths=paths, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if line.startswith("mip "))
-    assert row.rstrip().endswith("example (liftbench-example-plugin 0.1.0)")
+    assert row.rstrip().endswith(" example")
+    detail = cli("list", "strategies", "mip", paths=paths, cwd=tmp_path)
+    assert "plugin: example (liftbench-example-plugin 0.1.0)" in detail.stdout, detail.stderr
     studies = cli("list", "studies", paths=paths, cwd=tmp_path)  # its study file, read from the package's data
     row = next(line for line in studies.stdout.splitlines() if line.startswith("spheres-mip "))
-    assert " 6 " in row and "protocol nearest-centroid; auc,acc; baseline 2d" in row, studies.stdout + studies.stderr
+    assert " 6 " in row, studies.stdout + studies.stderr
+    study = cli("list", "studies", "spheres-mip", paths=paths, cwd=tmp_path).stdout
+    assert "runs: 6" in study and "protocol nearest-centroid; auc,acc; baseline 2d" in " ".join(study.split()), study
 
     results, cache = tmp_path / "results", tmp_path / "cache"
     done = cli(
