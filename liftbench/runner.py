@@ -284,18 +284,19 @@ class ExecutionContext:
         """Record ``run`` as failed with ``reason`` without running it (its job died: time-out, node
         failure, ``scancel``, a worker that crashed), so ``--retry-failed`` finds it."""
         self.log(f"FAILED {run.spec.label()}: {reason.splitlines()[0] if reason else ''}")
-        return self._finish(run, [{**self._base_row(run.spec, run.key), "status": "failed", "error": reason}], None)
+        return self._finish(run, [{**self._base_row(run.spec, run.key), "status": "failed", "error": reason}], None, attempt=False)
 
-    def _finish(self, run: PlannedRun, rows: list[dict], result: ProtocolResult | None) -> str:
+    def _finish(self, run: PlannedRun, rows: list[dict], result: ProtocolResult | None, attempt: bool = True) -> str:
         """Write the run's rows by the one write rule (:func:`~liftbench.results.write_result`): ok replaces,
         failed never replaces ok. A failure that met a kept result counts as ``rerun failed`` (the command
-        exits 1) and is kept in ``.attempts/`` for ``liftbench status``."""
+        exits 1) and is kept in ``.attempts/`` for ``liftbench status``; ``attempt=False`` (a failure recorded
+        without running: a job that ended) that meets a kept result is no failure at all."""
         if result is not None and result.probabilities is not None:
             rows_to_table(rows)  # a row the schema refuses fails before any file is written
             table = pa.Table.from_pandas(result.probabilities, preserve_index=False)
             write_atomic(table, self.results_dir / "probabilities" / f"{run.key}.parquet")
-        status = write_result(self.results_dir, run.key, rows)  # last: its presence means the run is complete
-        if rows[0]["status"] == "failed" and status != "failed":
+        status = write_result(self.results_dir, run.key, rows, attempt=attempt)  # last: its presence = complete
+        if rows[0]["status"] == "failed" and status != "failed" and attempt:
             first = (rows[0].get("error") or "").strip().splitlines()
             self.log(f"{run.spec.label()}: kept the {status} result that is already there, not this failure"
                      + (f" ({first[0]})" if first else ""))

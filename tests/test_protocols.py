@@ -180,7 +180,7 @@ def test_finetune_bf16_checkpointing_and_accumulation_run_on_cpu(registry, tmp_p
 
 
 def test_finetune_checkpoint_on_a_cnn_is_ignored_with_a_note(registry, tmp_path):
-    ctx = _context(registry, tmp_path, "finetune", backbone="tiny-cnn", strategy="2d", checkpoint=True, iterations=1)
+    ctx = _context(registry, tmp_path, "finetune", backbone="tiny-cnn", strategy="2d", checkpoint=True, iterations=1, warmup=0)
     result = finetune.run(ctx)
     assert any("no activation checkpointing" in line for line in ctx.logged)
     assert ("test", "auc") in _metrics(result)

@@ -200,7 +200,10 @@ def test_list_studies_shows_runs_and_layout(capsys):
     assert main(["list", "studies"]) == 0
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if line.startswith("paper-table1 "))
-    assert " 480 " in line and "protocol table1-probe; auc,acc; baseline 2d; with reported" in line
+    assert " 480 " in line
+    assert main(["list", "studies", "paper-table1"]) == 0
+    detail = " ".join(capsys.readouterr().out.split())
+    assert "runs: 480" in detail and "protocol table1-probe; auc,acc; baseline 2d; with reported" in detail
     assert next(line for line in out.splitlines() if line.startswith("demo ")).split().count("30") == 1
 
 

@@ -129,7 +129,11 @@ def list_command(args) -> int:
     if kinds and not wanted:
         print("\n(liftbench list KIND NAME shows one entry in full, with its options)")
     if not wanted or wanted == "plugins":
-        rows = [[i.name, i.distribution, i.version, i.error or "loaded"] for i in registry.plugins.values()]
+        infos = list(registry.plugins.values())
+        rows = [[i.name, i.distribution, i.version, "error (below)" if i.error else "loaded"] for i in infos]
         print("\nplugins:")
         print(_fit(rows, ["plugin", "distribution", "version", "status"], {3: 1}))
+        for info in infos:  # whole, never wrapped: a message to read and to search for
+            if info.error:
+                print(f"\n{info.name}: {info.error}")
     return ExitCode.OK

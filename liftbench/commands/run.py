@@ -89,13 +89,13 @@ def run_command(args) -> int:
     study, demo = study_from_args(args, registry)
     study = resolve_study(study, registry)
     seeds = {random_seed(grid.weights) for grid in study.grids} - {None}  # checks random:SEED before anything runs
-    runs = plan_study(study, registry, args.data_root)
     executor = registry.get("executor", study.executor)
     args.device = study.device or "cpu"
     if executor.in_process:  # the runs execute here: the device must exist here, before anything runs
         _require_device(args.device, study)
     results_dir = Path(study.results)
     executor_options = _executor_options(study, executor, args)  # a mistake there is one a dry run should catch
+    runs = plan_study(study, registry, args.data_root)  # reads the data and locates the weights: the slow checks last
     if args.dry_run:
         return _dry_run(runs, registry, args, results_dir)
     print(f"liftbench {'demo' if demo else 'study ' + repr(study.name)}: {study.description}" if study.description
