@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from liftbench.backbones import WeightsInfo, normalisation
+from liftbench.checks import check_weights, load_dataset
 from liftbench.data import VolumeDataset
 from liftbench.registry import Registry
 
@@ -109,7 +110,7 @@ class RunContext:
         entry = self.registry.get("dataset", self.spec.dataset)
         opts = {**entry.options, **self.spec.data_options}
         key = (entry.name, self.spec.size, self.data_root, json.dumps(opts, sort_keys=True))
-        return _remember("dataset", key, lambda: entry.load()(size=self.spec.size, data_root=self.data_root, **opts))
+        return _remember("dataset", key, lambda: load_dataset(entry, size=self.spec.size, data_root=self.data_root, options=opts))
 
     def backbone(self, fresh: bool = False) -> tuple[torch.nn.Module, WeightsInfo]:
         """The 2D model in eval mode on the run's device. ``fresh`` builds a new one (fine-tuning)."""
@@ -117,6 +118,7 @@ class RunContext:
 
         def build():
             model, info = entry.load()(self.spec.weights, **entry.options)
+            check_weights(model, info.source, backbone=entry.name)
             return model.eval().to(self.device), info
 
         if fresh:
