@@ -21,17 +21,13 @@ FLAWS = (
 COUNTS = {"train": 6, "val": 6, "test": 6}
 
 
-def _split(count: int, size: int, seed: int) -> VolumeSplit:
-    return make_split(count, size, seed)
-
-
 def load(size: int, data_root: str | None = None, flaw: str = "none", n_train: int | None = None):
     """A 3-class synthetic set at ``size``³ with ``flaw`` made on purpose."""
     counts = dict(COUNTS, train=n_train or COUNTS["train"])
     if flaw == "ignores-n-train":
         counts["train"] = COUNTS["train"]
     stored = size - 8 if flaw == "wrong-size" else size
-    splits = {name: _split(0 if (flaw, name) in (("empty-train", "train"), ("empty-val", "val")) else n, stored, k)
+    splits = {name: make_split(0 if (flaw, name) in (("empty-train", "train"), ("empty-val", "val")) else n, stored, k)
               for k, (name, n) in enumerate(counts.items())}  # fmt: skip
     train = splits["train"]
     if flaw == "4d-volumes":  # the plugin forgot the channel axis: VolumeSplit itself refuses it
@@ -67,7 +63,7 @@ def load(size: int, data_root: str | None = None, flaw: str = "none", n_train: i
 def load_seg(size: int, data_root: str | None = None, stored: int = 24, network: bool = True):
     """A segmentation set stored at ``stored``³ (depth and in-plane); the network sees ``size`` in-plane
     through ``inplane["network"]`` when ``network``, else the stored slices."""
-    splits = {name: _split(n, stored, k) for k, (name, n) in enumerate(COUNTS.items())}
+    splits = {name: make_split(n, stored, k) for k, (name, n) in enumerate(COUNTS.items())}
     for split in splits.values():
         split.labels = np.zeros(len(split), np.int64)
     empty = splits["val"]

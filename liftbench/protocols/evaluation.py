@@ -69,7 +69,7 @@ def report(
     undefined = [name for name, value in test_scores.items() if not math.isfinite(value)]
     if undefined:
         raise UndefinedMetricError(
-            f"test {', '.join(undefined).upper()} is undefined ({len(test_labels)} test volumes, "
+            f"test {', '.join(undefined).upper()} is undefined ({len(test_labels)} test volume(s), "
             f"{len(np.unique(test_labels))} distinct label(s): {sorted(np.unique(test_labels).tolist())[:10]}, "
             f"finite predictions: {bool(np.isfinite(np.asarray(test_probs, dtype=float)).all())}); "
             "test AUC needs every class among the test split's labels"
