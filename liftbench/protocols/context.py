@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from liftbench.backbones import WeightsInfo, normalisation
+from liftbench.checks import check_weights
 from liftbench.data import VolumeDataset
 from liftbench.inputs import data_fingerprint, load_dataset, remember
 from liftbench.registry import Registry
@@ -120,6 +121,7 @@ class RunContext:
 
         def build():
             model, info = entry.load()(self.spec.weights, **entry.options)
+            check_weights(model, info.source, backbone=entry.name)
             return model.eval().to(self.device), info
 
         if fresh:
