@@ -190,9 +190,9 @@ def _call_isolated(pm: pluggy.PluginManager, hook_name: str, infos: dict[str, Pl
         try:
             caller(registrar=registrar)
             return
-        except PluginError:
-            raise
         except Exception as exc:
+            if isinstance(exc, PluginError) and registry.collisions is None:
+                raise  # malformed or colliding: every command stops, except `liftbench list plugins`
             failed = _plugin_in_traceback(exc, owners) or impls[-1].plugin_name
             info = infos.setdefault(failed, PluginInfo(failed))
             message = f"plugin {failed!r} failed to register {PLURAL[kind]}: {type(exc).__name__}: {exc}"
@@ -210,15 +210,20 @@ def _plugin_in_traceback(exc: BaseException, owners: dict) -> str | None:
     return found
 
 
-def build_registry(disabled: Iterable[str] = (), extra: Iterable[tuple[str, object]] = ()) -> Registry:
+def build_registry(disabled: Iterable[str] = (), extra: Iterable[tuple[str, object]] = (), *,
+                   report: bool = False) -> Registry:  # fmt: skip
     """A registry filled by every enabled plugin's registrar hooks, called through the plugin manager.
 
     Each entry records the plugin that registered it (and that plugin's distribution and version), so
-    a name collision can name both plugins and every result row its providers.
+    a name collision can name both plugins and every result row its providers. A collision (or a malformed
+    registration) is a :class:`PluginError`; with ``report`` (``liftbench list plugins``, the command that
+    must show it) it is recorded on the plugin instead — in ``registry.collisions`` too — and the entry left
+    out, so the listing still works.
     """
     pm, infos = build_plugin_manager(disabled, extra)
     registry = Registry()
     registry.plugins = infos
+    registry.collisions = [] if report else None
     registry.plugin_manager = pm
     for kind in KINDS:
         _call_isolated(pm, f"liftbench_register_{PLURAL[kind]}", infos, registry, kind)

@@ -273,6 +273,9 @@ class Registry:
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
         self._lookup: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
         self.plugins: dict[str, PluginInfo] = {}
+        # None: a name collision raises (every command but `liftbench list plugins`); a list: each collision is
+        # recorded here and on the second plugin's PluginInfo, and the second entry is left out
+        self.collisions: list[str] | None = None
 
     def registrar(self, kind: str, plugin: str | Callable[[], str]) -> _Registrar:
         """The registrar handed to the hooks of ``kind``; ``plugin`` names the caller (or says who it is)."""
@@ -295,17 +298,26 @@ class Registry:
         return list(self._entries[kind]).index(key) if key is not None else len(self._entries[kind])
 
     def add(self, entry: Entry) -> None:
-        """Add an entry; a name or alias already taken is an error naming both plugins."""
+        """Add an entry; a name or alias already taken is an error naming both plugins (or, while
+        :attr:`collisions` is a list, recorded there and on the second plugin, and the entry left out)."""
         lookup = self._lookup[entry.kind]
         for key in (entry.name, *entry.aliases):
             owner = lookup.get(key.lower())
             if owner is not None:
                 other = self._entries[entry.kind][owner]
-                raise PluginError(
+                message = (
                     f"{entry.kind} name collision: {key!r} is registered by plugin {other.origin} "
                     f"(as {other.name!r}) and again by plugin {entry.origin} (as {entry.name!r}); "
                     f"uninstall one distribution, or disable one plugin with --disable-plugin or LIFTBENCH_DISABLE_PLUGINS"
-                )
+                    " (liftbench list plugins shows every plugin)"
+                )  # fmt: skip
+                if self.collisions is None:
+                    raise PluginError(message)
+                self.collisions.append(message)
+                info = self.plugins.setdefault(entry.plugin, PluginInfo(entry.plugin))
+                left_out = f"{message.split(';')[0]}; {entry.kind} {entry.name!r} of this plugin left out"
+                info.error = f"{info.error}; {left_out}" if info.error else left_out
+                return
         self._entries[entry.kind][entry.name] = entry
         for key in (entry.name, *entry.aliases):
             lookup[key.lower()] = entry.name

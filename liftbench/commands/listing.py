@@ -106,8 +106,9 @@ def _detail(kind: str, name: str, registry) -> str:
 
 
 def list_command(args) -> int:
-    registry = build_registry(args.disable_plugin)
     wanted = args.kind
+    # `list plugins` is how a name collision is looked into: it lists it rather than stopping with it
+    registry = build_registry(args.disable_plugin, report=wanted == "plugins")
     kinds = list(KINDS)
     if wanted:
         by_name = {PLURAL[k]: k for k in KINDS} | {k: k for k in KINDS}
