@@ -29,7 +29,8 @@ import pluggy
 
 from liftbench import hookspecs
 from liftbench.errors import UsageError
-from liftbench.registry import KINDS, PLURAL, PluginError, PluginInfo, Registry, closest
+from liftbench.names import did_you_mean
+from liftbench.registry import KINDS, PLURAL, PluginError, PluginInfo, Registry
 
 GROUP = "liftbench"
 DISABLE_ENV = "LIFTBENCH_DISABLE_PLUGINS"
@@ -117,8 +118,7 @@ def build_plugin_manager(disabled: Iterable[str] = (), extra: Iterable[tuple[str
             info.error = f"Error registering plugin {name!r}: {type(exc).__name__}: {exc}"
     _reject_unknown_hooks(pm, infos)
     for name in sorted(blocked - set(infos)):
-        near = closest(name, list(infos))
-        hint = f"; did you mean {near!r}?" if near else ""
+        hint = did_you_mean(name, infos, ordered=True, otherwise="")
         message = f"cannot disable plugin {name!r}: no such plugin{hint} installed plugins: {', '.join(infos)}"
         if name in asked:
             raise UsageError(message)
@@ -136,8 +136,7 @@ def _reject_unknown_hooks(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]
         except pluggy.PluginValidationError as exc:
             name = pm.get_name(exc.plugin) or str(exc.plugin)
             unknown = [n for n in dir(exc.plugin) if n.startswith("liftbench_") and n not in hooks]
-            near = closest(unknown[0], hooks) if unknown else None
-            hint = f"; did you mean {near!r}?" if near else f"; hooks: {', '.join(hooks)}"
+            hint = did_you_mean(unknown[0] if unknown else "", hooks, ordered=True, otherwise=f"; hooks: {', '.join(hooks)}")
             what = repr(unknown[0]) if unknown else "a hook"
             infos.setdefault(name, PluginInfo(name)).error = f"plugin {name!r} implements unknown hook {what}{hint} (plugin not loaded)"
             pm.unregister(exc.plugin)

@@ -9,7 +9,6 @@ unknown name with the closest match and the available ones.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 
 from liftbench.entries import ENTRY_TYPES, Entry, PluginError, load_target  # noqa: F401  (re-exported)
 from liftbench.errors import UsageError
+from liftbench.names import closest, did_you_mean, edit_distance  # noqa: F401  (re-exported)
 from liftbench.options import Option
 
 KINDS = ("strategy", "backbone", "dataset", "protocol", "executor", "study")
@@ -28,36 +28,6 @@ PLURAL = {
     "executor": "executors",
     "study": "studies",
 }
-
-
-def edit_distance(a: str, b: str) -> int:
-    """Optimal-string-alignment distance: typos, and swapped neighbours ('pgc' → 'pcg') cost 1."""
-    prev2, prev = None, list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        row = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cost = a[i - 1] != b[j - 1]
-            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + cost)
-            if prev2 is not None and i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                row[j] = min(row[j], prev2[j - 2] + 1)
-        prev2, prev = prev, row
-    return prev[len(b)]
-
-
-def closest(name: str, candidates: list[str]) -> str | None:
-    """The candidate a typo most likely meant: fewest edits, then most similar; None if none is close."""
-    if not candidates:
-        return None
-    scored = sorted(candidates, key=lambda c: (edit_distance(name, c), -difflib.SequenceMatcher(None, name, c).ratio()))
-    best = scored[0]
-    return best if edit_distance(name, best) <= max(1, len(name) // 2) else None
-
-
-def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` when a candidate is close to ``name``, else ``";"`` — to go before a message's
-    ``valid: ...`` list, as every unknown-name message words it."""
-    near = closest(str(name), sorted(candidates))
-    return f"; did you mean {near!r}?" if near else ";"
 
 
 def _check_name(kind: str, name: str) -> str:
@@ -362,6 +332,6 @@ class Registry:
 
     def _unknown_message(self, kind: str, name: str) -> str:
         close = closest(name.lower(), list(self._lookup[kind]))
-        hint = f"; did you mean {self._lookup[kind][close]!r}?" if close else ""
+        hint = did_you_mean(name, [self._lookup[kind][close]] if close else [])
         available = ", ".join(self.names(kind)) or "(none registered)"
-        return f"unknown {kind} {name!r}{hint or ';'} available: {available}"
+        return f"unknown {kind} {name!r}{hint} available: {available}"

@@ -26,11 +26,11 @@ from liftbench.errors import UsageError
 from liftbench.inputs import data_fingerprint, forget, load_dataset, weights_identity
 from liftbench.lifting.planes import parse_schedule, schedule_text
 from liftbench.memory import RunPeakMemory
-from liftbench.options import resolve
+from liftbench.options import check_declared, resolve
 from liftbench.protocols.context import ProtocolResult, RunContext, RunSpec
 from liftbench.protocols.features import start_refreshing
 from liftbench.provenance import now, provenance
-from liftbench.registry import Registry, did_you_mean
+from liftbench.registry import Registry
 from liftbench.results import (
     check_run_file,
     check_writable,
@@ -93,12 +93,7 @@ def options_per_protocol(protocols: Sequence[ProtocolEntry], options: dict[str, 
     """Each protocol's resolved options: its declared defaults (and ``quick`` preset), overridden by the
     given options it declares, cast to their types. These key its runs, so a changed default reruns
     them. An option no selected protocol declares is a user mistake, caught before anything runs."""
-    declared = {name for p in protocols for name in p.options}
-    unknown = [k for k in options if k not in declared and k != "quick"]
-    if unknown:
-        valid = ", ".join(sorted(declared)) or "(none)"
-        raise UsageError(f"option {unknown[0]!r} does not apply to protocol(s) {', '.join(p.name for p in protocols)}"
-                         f"{did_you_mean(unknown[0], declared)} valid: {valid}")
+    check_declared(options, {name for p in protocols for name in p.options}, f"protocol(s) {', '.join(p.name for p in protocols)}")
     return {
         p.name: resolve(p.options, {k: v for k, v in options.items() if k in p.options or k == "quick"}, owner=f"protocol {p.name!r}", quick=p.quick)
         for p in protocols
@@ -120,11 +115,7 @@ def check_dataset_options(datasets: Sequence[DatasetEntry], given: dict[str, Any
     if any(d.parameters is None for d in datasets):
         return
     declared = {name for d in datasets for name in d.parameters}
-    unknown = [k for k in given if k not in declared]
-    if unknown:
-        names = ", ".join(d.name for d in datasets)
-        raise UsageError(f"dataset option {unknown[0]!r} does not apply to dataset(s) {names}"
-                         f"{did_you_mean(unknown[0], declared)} valid: {', '.join(sorted(declared)) or '(none)'}")
+    check_declared(given, declared, f"dataset(s) {', '.join(d.name for d in datasets)}", what="dataset option")
 
 
 def _dtype_used(ctx: RunContext) -> dict[str, str]:

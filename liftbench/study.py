@@ -20,7 +20,7 @@ from typing import Any
 
 from liftbench.devices import device_of  # noqa: F401  (re-exported: studies check their device)
 from liftbench.errors import UsageError
-from liftbench.registry import did_you_mean
+from liftbench.names import did_you_mean
 
 try:
     import tomllib

@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from liftbench.errors import UsageError
-from liftbench.registry import Registry, closest
+from liftbench.names import did_you_mean
+from liftbench.registry import Registry
 from liftbench.study import STUDY_FILE, Grid, Layout, Study, device_of, folder_study
 
 
@@ -72,8 +73,7 @@ def resolve_layout(layout: Layout, registry: Registry) -> Layout:
 
     for metric in layout.metrics or ():
         if metric not in METRIC_NAMES:
-            near = closest(metric, list(METRIC_NAMES))  # in the leaderboard's order: 'acu' is nearest 'auc'
-            hint = f"; did you mean {near!r}?" if near else ";"
+            hint = did_you_mean(metric, METRIC_NAMES, ordered=True)  # in the leaderboard's order
             raise UsageError(f"[leaderboard]: unknown metric {metric!r}{hint} valid: {', '.join(METRIC_NAMES)}")
     try:
         protocols = tuple(p.name for p in registry.resolve("protocol", layout.protocols)) if layout.protocols else None

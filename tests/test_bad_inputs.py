@@ -24,10 +24,6 @@ FAST = ["--quick", "--iterations", "6", "--warmup", "1", "--no-leaderboard"]
 GRID = ["--backbones", "vit-tiny-shapes", "--strategies", "2d", "--weights", "random"]
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIFTBENCH_CACHE", str(tmp_path / "cache"))
-
 
 def _files(folder: Path) -> list[Path]:
     return run_files(folder)

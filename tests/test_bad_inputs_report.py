@@ -35,10 +35,6 @@ from liftbench.study_plan import record
 HOSTILE = r"ev/il<script>alert(1)</script>|*_\&%$#{x}~^`"  # a name from a plugin or a hand-edited result file
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIFTBENCH_CACHE", str(tmp_path / "cache"))
-
 
 def one_line_error(err: str, *needles: str) -> str:
     """The error line of a usage error: one line, no traceback, holding every needle."""

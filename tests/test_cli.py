@@ -19,10 +19,6 @@ TINY = ["--dataset-opt", "n_train=12", "--dataset-opt", "n_val=6", "--dataset-op
 QUICK = ["--weights", "random", "--quick", "--iterations", "20", "--warmup", "2", "--no-leaderboard"]
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIFTBENCH_CACHE", str(tmp_path / "cache"))
-
 
 def run_cli(*args: str) -> int:
     return main(list(args))

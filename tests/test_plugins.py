@@ -127,7 +127,7 @@ class EveryHookPlugin:
 
 
 def test_example_pyproject_matches_the_dist_info_the_tests_write():
-    tomllib = pytest.importorskip("tomllib")
+    import tomllib
     project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     name, version, eps = EXAMPLE_DIST
     assert (project["name"], project["version"]) == (name, version)
@@ -156,7 +156,7 @@ def test_example_dataset_is_deterministic_binary_with_masks(monkeypatch):
 
 
 def test_example_mip_lifters_give_one_vector_per_volume(monkeypatch):
-    timm = pytest.importorskip("timm")
+    import timm
     import torch
 
     from liftbench.errors import CannotLiftError
@@ -382,7 +382,7 @@ def test_every_registered_entry_loads(entry):
     if entry.kind == "backbone":
         assert entry.family in ("vit", "cnn") and entry.architecture
         if entry.target == "liftbench.backbones:create_timm_backbone":
-            timm = pytest.importorskip("timm")
+            import timm
             assert entry.options["model_name"] in _timm_models(timm), entry.options["model_name"]
 
 
@@ -551,3 +551,13 @@ def test_version_and_exit_codes(capsys):
         main(["--version"])
     assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("liftbench 0.")
     assert main(["run", "--strategies", "pgc"]) == ExitCode.USAGE == 2
+
+
+def test_the_builtin_list_is_exactly_the_entry_points_pyproject_declares():
+    """``liftbench_plugins.BUILTINS`` (used by a bare source checkout) and ``pyproject.toml``'s entry points are
+    two spellings of one list: a plugin added to one and not the other fails here."""
+    import tomllib
+    from liftbench_plugins import BUILTINS
+
+    declared = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    assert declared["project"]["entry-points"]["liftbench"] == BUILTINS

@@ -21,10 +21,6 @@ from liftbench.results import read_results
 TINY_DATA = ["--size", "32", "--dataset-opt", "n_train=12", "--dataset-opt", "n_val=6", "--dataset-opt", "n_test=6"]
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIFTBENCH_CACHE", str(tmp_path / "cache"))
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

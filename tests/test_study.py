@@ -54,10 +54,6 @@ def registry():
     return build_registry()
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIFTBENCH_CACHE", str(tmp_path / "cache"))
-
 
 def test_a_full_study_file_is_read_resolved_and_written_back_identically(registry):
     study = parse_text(FULL, source="full.toml")

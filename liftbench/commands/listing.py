@@ -9,8 +9,9 @@ import textwrap
 from tabulate import tabulate
 
 from liftbench.errors import ExitCode, UsageError
+from liftbench.names import did_you_mean
 from liftbench.plugins import build_registry
-from liftbench.registry import KINDS, PLURAL, did_you_mean
+from liftbench.registry import KINDS, PLURAL
 
 WIDTH = 100
 GAP = 2  # tabulate's "simple" format puts two spaces between columns
