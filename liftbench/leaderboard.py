@@ -101,9 +101,12 @@ def _label(row, several_sizes: bool) -> str:
 
 
 def _config_items(row) -> dict[str, str]:
-    """What defines a run beyond its row label: weights identity, backbone mode, protocol and dataset
-    options, as ``name -> printed value`` (dataset options prefixed ``data.``)."""
+    """What defines a run beyond its row label: weights identity, the data's fingerprint, backbone mode, protocol
+    and dataset options, as ``name -> printed value`` (dataset options prefixed ``data.``)."""
     items = {"sha256": str(row.weights_sha256 or "")[:8], "mode": str(row.backbone_mode or "")}
+    fingerprint = getattr(row, "data_fingerprint", None)
+    if isinstance(fingerprint, str) and fingerprint:  # runs on other data are another configuration
+        items["data"] = fingerprint[:8]
     for prefix, text in (("", row.options), ("data.", row.dataset_options)):
         try:
             values = json.loads(text) if text else {}

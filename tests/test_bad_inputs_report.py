@@ -339,11 +339,12 @@ def test_list_plugins_shows_a_name_collision_other_commands_stop_naming_both(ins
     install(("first-plugin", Colliding()), ("second-plugin", Colliding()))
     assert main(["list", "plugins"]) == ExitCode.OK
     out = capsys.readouterr().out
-    lines = {name: next(line for line in out.splitlines() if line.startswith(name))
+    lines = {name: next(line for line in out.splitlines() if line.startswith(name + " "))
              for name in ("first-plugin", "second-plugin", "builtin-strategies")}  # fmt: skip
-    clashed = [line for line in lines.values() if "name collision" in line]
+    clashed = [line for line in out.splitlines() if "name collision" in line]  # each error whole, under the table
     assert len(clashed) == 1 and "strategy name collision: 'dup'" in clashed[0] and "left out" in clashed[0]
     assert "'first-plugin'" in clashed[0] and "'second-plugin'" in clashed[0]  # both sides named
+    assert clashed[0].split(":")[0] in ("first-plugin", "second-plugin")
     assert sum(line.rstrip().endswith("loaded") for line in lines.values()) == 2  # the other one, and the built-ins
     for args in (["list", "strategies"], ["run", "--strategies", "dup", "--dry-run"]):
         assert main(args) == ExitCode.USAGE
