@@ -16,6 +16,9 @@ STUDIES = {
     "synthetic-comparison": "the committed synthetic comparison (results/demo): the demo's grid written there",
     "synthetic-segmentation": "the committed synthetic segmentation comparison (results/synthetic-seg): featdice and "
     "seg-linear-cached with the built-in ViT, every strategy",
+    "dinov3-cnn-vs-vit": "DINOv3 ConvNeXt-T/B vs ViT-S/B, every strategy each family takes, table1-probe on the six "
+    "MedMNIST sets, 5 seeds",
+    "dinov3-cnn-vs-vit-finetune": "the same grids with table2-finetune (every parameter trained)",
 }
 
 
