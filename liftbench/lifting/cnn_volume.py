@@ -166,6 +166,7 @@ def layer_norm_channels_5d(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
 
 
 def refusal(module: nn.Module, path: str, strategy: str) -> CannotLiftError:
+    """The error for a trunk layer no rule covers: raised at lift time, before anything is patched."""
     return CannotLiftError(
         f"strategy {strategy!r} cannot run layer {path!r} ({_qualname(module)}) on volumes: it is not known to "
         "work on 5D tensors (only Conv2d, BatchNorm2d, 2D pooling, LayerNorm2d, element-wise layers, ConvNeXt "
