@@ -268,3 +268,17 @@ def test_every_strategy_runs_and_unlifts(request, name):
         assert patches.shape[:2] == (1, model.num_features) and torch.isfinite(pooled).all()
     with torch.no_grad():
         assert torch.equal(model(image), before)
+
+
+@pytest.mark.parametrize("strategy", ["2d", "3d", "acs", "pcg"])
+def test_gradients_reach_every_trunk_weight(nontrivial_timm, strategy):
+    """Fine-tuning a lifted ConvNeXt trains its 2D parameters: the depthwise kernels, norms, MLPs and gammas."""
+    model = nontrivial_timm("convnext_tiny", **CHANNELS_LAST)
+    lifted = liftbench.lift(model, strategy)
+    try:
+        lifted(_volume((1, 1, 32, 32, 32), 6)).pooled.square().mean().backward()
+    finally:
+        lifted.unlift()
+    for name, param in model.named_parameters():
+        if not name.startswith("head."):
+            assert param.grad is not None and param.grad.abs().sum() > 0, name
