@@ -425,20 +425,22 @@ def test_cancelled_killed_and_timed_out_jobs_are_recorded_and_retried(shared):
 
 def test_a_run_that_raises_in_its_job_is_recorded_as_failed(shared):
     results = shared / "study"
-    # the synthetic loader fails on this inside the worker; planning never loads data
-    args = ["run", "--executor", "slurm", *GRID, "--dataset-opt", "n_train=-3", "--strategies", "2d", "--seeds", "1",
-            "--iterations", "10", "--warmup", "1", "--results", str(results), "--cache-dir", str(shared / "cache")]
+    # the worker cannot write its feature cache (a folder below a file): the run raises inside the job, while
+    # planning (which reads the data and the weights, never the cache) passes
+    (shared / "a-file").write_text("not a folder")
+    args = ["run", "--executor", "slurm", *GRID, "--strategies", "2d", "--seeds", "1",
+            "--iterations", "10", "--warmup", "1", "--results", str(results), "--cache-dir", str(shared / "a-file" / "cache")]
     done = _cli(*args)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 runs: 0 done, 0 skipped, 1 failed" in done.stdout and "FAILED" in done.stdout
     (key, error), = _errors(results).items()
-    assert _statuses(results)[key] == "failed" and "ValueError" in error and "negative dimensions" in error
+    assert _statuses(results)[key] == "failed" and "NotADirectoryError" in error and "a-file" in error
     log = error.rsplit("log: ", 1)[1].strip()
     assert Path(log).exists() and "liftbench: start" in Path(log).read_text()
     # the job that wrote the failure may still be winding down in squeue for a moment (shown as running)
     _wait(lambda: "1 running" not in _cli("status", str(results)).stdout, 60, "the job to leave squeue", interval=1)
     status = _cli("status", str(results))
-    assert "1 failed" in status.stdout and "ValueError" in status.stdout and f"log: {log}" in status.stdout, status.stdout
+    assert "1 failed" in status.stdout and "NotADirectoryError" in status.stdout and f"log: {log}" in status.stdout, status.stdout
 
 
 def _submissions(results: Path) -> list[Path]:
