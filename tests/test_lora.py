@@ -145,3 +145,27 @@ def test_lora_runs_end_to_end_and_refuses_converting_liftings(tmp_path, capsys):
         assert notes["lora_targets"] == ("qkv,proj,fc1,fc2" if row["backbone"] == "vit-tiny-shapes" else "conv1,conv2,downsample.0")
     refused = frame[(frame["backbone"] == "resnet-tiny-shapes") & (frame["strategy"] == "acs")]
     assert (refused["status"] == "skipped").all() and refused["error"].str.contains("low-rank update of the ACS conv").all()
+
+
+def test_bench_train_measures_full_fine_tuning_and_lora_at_the_same_settings(tmp_path, capsys):
+    frames = {}
+    for label, extra in (("full", []), ("lora", ["--lora", "4"])):
+        out = tmp_path / label
+        args = ["bench", "--train", *extra, "--backbones", "vit-tiny-shapes", "--strategies", "pcg", "--sizes", "16",
+                "--repeats", "1", "--warmup", "0", "--results", str(out)]  # fmt: skip
+        assert main(args) == 0, capsys.readouterr().err
+        frame = read_results(out).frame
+        frames[label] = frame[frame["status"] == "ok"].set_index("metric")["value"]
+    full, adapted = frames["full"], frames["lora"]
+    from liftbench.plugins import default_registry
+
+    entry = default_registry().get("backbone", "vit-tiny-shapes")
+    model, _ = entry.load()("random", **entry.options)
+    linears = [path for path, m in model.named_modules() if isinstance(m, torch.nn.Linear) and path.startswith("blocks.")]
+    assert adapted["trainable_parameters"] == _expected_count(model, linears, 4)
+    assert adapted["optimizer_state_mb"] == pytest.approx(2 * 4 * adapted["trainable_parameters"] / 2**20)
+    assert full["optimizer_state_mb"] == pytest.approx(2 * 4 * full["trainable_parameters"] / 2**20)
+    assert full["trainable_parameters"] > 10 * adapted["trainable_parameters"]
+    assert set(read_results(tmp_path / "lora").frame["protocol"]) == {"bench-train-lora"}
+    assert main(["bench", "--lora", "4", "--results", str(tmp_path / "x")]) == 2
+    assert "add --train" in capsys.readouterr().err
