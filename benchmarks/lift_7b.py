@@ -104,6 +104,7 @@ def run(depth: int, size: int, threads: int = 0) -> dict:
     record.update(build_s=time.perf_counter() - start, rss_after_build_mb=peak_rss_mb(),
                   parameters=sum(p.numel() for p in model.parameters()),
                   float32_parameters=sum(p.numel() for p in model.parameters() if p.dtype == torch.float32))  # fmt: skip
+    print(f"built {record['parameters']:,} parameters in {record['build_s']:.1f} s, peak RSS {record['rss_after_build_mb']:,.0f} MB", flush=True)
     volume = torch.randn(1, 1, size, size, size, generator=torch.Generator().manual_seed(1)).to(torch.bfloat16)
     outputs = {}
     for strategy in ("2d", "pcg"):
@@ -117,6 +118,7 @@ def run(depth: int, size: int, threads: int = 0) -> dict:
         record[strategy] = {"forward_s": seconds, "rss_after_mb": peak_rss_mb(), "pooled_shape": list(features.pooled.shape),
                             "finite": bool(torch.isfinite(features.pooled).all()),
                             "gflop": flops_per_volume(registry, strategy, size, depth) / 1e9}  # fmt: skip
+        print(f"{strategy}: forward {seconds:.1f} s, peak RSS {record[strategy]['rss_after_mb']:,.0f} MB", flush=True)
     record["pcg_over_2d_seconds"] = record["pcg"]["forward_s"] / record["2d"]["forward_s"]
     record["pcg_over_2d_gflop"] = record["pcg"]["gflop"] / record["2d"]["gflop"]
     record["pcg_rss_over_2d_mb"] = record["pcg"]["rss_after_mb"] - record["2d"]["rss_after_mb"]
