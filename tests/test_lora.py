@@ -60,6 +60,13 @@ def test_lora_trains_adapters_and_head_only_with_peft_s_count(registry, tmp_path
     assert set(result.notes) >= {"lora_alpha", "lora_dropout", "backbone_parameters", "trainable_parameters"}
 
 
+def test_table2_lora_takes_table2_s_recipe(registry, tmp_path):
+    ctx = _context(registry, tmp_path, "table2-lora", strategy="2d", epochs=2, warmup_epochs=1, merge_eval=True)
+    notes = lora.run(ctx).notes
+    assert (notes["lr_schedule"], notes["selection"], notes["padding"], notes["rope_rescale"]) == ("epochs", "last-best", "reflect", 2.0)
+    assert notes["lora_rank"] == 8 and notes["merge_eval"] and notes["trainable_backbone_parameters"] > 0
+
+
 def _vit_and_volume(dinov3):
     import copy
 
