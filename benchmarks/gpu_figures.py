@@ -9,7 +9,8 @@ only, every part under its own time budget, partial results written after every 
    than ``max_call_s``). Each configuration is measured by liftbench's own bench code
    (:func:`liftbench.bench.sweep.measure`: median latency after warm-up, peak memory above weights and input,
    FLOPs, fraction of a matmul peak measured in the same run and dtype).
-2. **ViT-L PCg fine-tune step memory** (``part2``): one forward + backward + AdamW step of the lifted backbone
+2. **ViT-L PCg fine-tune and LoRA step memory** (``part2``): one forward + backward + AdamW step of the lifted backbone
+   (LoRA rows: rank-8 peft adapters on the frozen backbone, as ``liftbench bench --train --lora 8``)
    (:func:`liftbench.bench.sweep.make_step`, the step ``liftbench bench --train`` times) at 64³, batch 32,
    bf16 autocast with activation checkpointing (``lift(..., checkpoint=True)``, as ``lift_for_training`` does
    for ``finetune checkpoint=true``), then without checkpointing, then fp32 batch 8; and, when
@@ -60,6 +61,7 @@ if str(ROOT) not in sys.path:
 
 PAPER_FINETUNE_GB = 87.0  # the paper's ViT-L fine-tune GPU memory on one H200 (its segmentation runs; README.md)
 GOAL_GB = 24.0
+LORA_RANK = 8  # part 2's LoRA rows: peft adapters of this rank (alpha 2·rank) on every Linear of the blocks
 # MedMNIST 3D split sizes (train, val, test), as medmnist 3.0.2's INFO['<flag>']['n_samples'] gives them.
 SPLITS = {
     "organ": ("organmnist3d", 971, 161, 610),
@@ -137,8 +139,8 @@ class Plan:
     ft_size: int = 64
     table1_size: int = 64
     size_label: dict = field(default_factory=dict)  # measured size -> size it stands for (smoke)
-    budgets: dict = field(default_factory=lambda: {"part1": 200.0, "part2": 80.0, "part3": 60.0})
-    total_budget: float = 420.0
+    budgets: dict = field(default_factory=lambda: {"part1": 200.0, "part2": 110.0, "part3": 60.0})
+    total_budget: float = 450.0
     threads: int = 0  # torch CPU threads (0: torch's default); the smoke run uses 1 (steady on shared cores)
 
     @classmethod
@@ -155,6 +157,8 @@ class Plan:
                 ("bf16 + checkpointing, batch 32", "cls", "bf16", 32, True),
                 ("bf16, no checkpointing, batch 32", "cls", "bf16", 32, False),
                 ("fp32, no checkpointing, batch 8", "cls", "fp32", 8, False),
+                (f"LoRA r{LORA_RANK}, bf16 + checkpointing, batch 32", "lora", "bf16", 32, True),
+                (f"LoRA r{LORA_RANK}, bf16, no checkpointing, batch 32", "lora", "bf16", 32, False),
                 ("seg-finetune step, bf16 + checkpointing, batch 8", "seg", "bf16", 8, True),
                 ("seg-finetune step, fp32, no checkpointing, batch 8", "seg", "fp32", 8, False),
             ],  # fmt: skip
@@ -172,7 +176,8 @@ class Plan:
             repeats=1,
             matmul_n=256,
             max_call_s=5.0,
-            part2=[
+            part2=[  # the LoRA row first: it adds and removes adapters, the riskiest path of part 2
+                (f"LoRA r{LORA_RANK}, bf16 + checkpointing, batch 4 (stands for 32)", "lora", "bf16", 4, True),
                 ("bf16 + checkpointing, batch 4 (stands for 32)", "cls", "bf16", 4, True),
                 ("bf16, no checkpointing, batch 4 (stands for 32)", "cls", "bf16", 4, False),
                 ("fp32, no checkpointing, batch 2 (stands for 8)", "cls", "fp32", 2, False),
@@ -380,7 +385,7 @@ def part2(rec: Recorder, registry, models: Models, plan: Plan) -> None:
     import torch
 
     from liftbench.bench.measure import peak_memory_mb, synchronize
-    from liftbench.bench.sweep import BenchSettings, make_step
+    from liftbench.bench.sweep import BenchSettings, make_step, train_sizes
 
     budget = Budget(plan.budgets["part2"], T0 + plan.total_budget)
     role, strategy, size, device = plan.ft_role, plan.ft_strategy, plan.ft_size, plan.device
@@ -403,7 +408,7 @@ def part2(rec: Recorder, registry, models: Models, plan: Plan) -> None:
             rec.log(f"part 2 {label}: skipped (time budget)")
             rec.save()
             continue
-        lifted = step = volumes = None
+        lifted = step = volumes = attachment = None
         if kind == "seg" and rec.data["settings"].get("seg_unavailable"):
             row["status"] = "skipped: monai not installed (carry its wheel: results/bench/gpu/README.md)"
             rec.log(f"part 2 {label}: {row['status']}")
@@ -412,6 +417,10 @@ def part2(rec: Recorder, registry, models: Models, plan: Plan) -> None:
         try:
             if kind == "seg":
                 from liftbench.bench.segstep import make_seg_step
+            if kind == "lora":  # the lora protocol's adapters on the frozen backbone, before lifting
+                from liftbench.adapters import attach_lora
+
+                attachment = attach_lora(model, "vit", rank=LORA_RANK, alpha=2.0 * LORA_RANK)
             lifted, applied = lift(registry, model, strategy, checkpoint)
             row["checkpoint_applied"] = applied
             volumes = torch.randn(batch, 1, size, size, size, generator=torch.Generator().manual_seed(0)).to(device)
@@ -436,6 +445,8 @@ def part2(rec: Recorder, registry, models: Models, plan: Plan) -> None:
             else:
                 row["peak_rss_growth_mb"] = peak_memory_mb(step, device)
             row.update(status="ok", first_step_s=times[0], step_s=times[1], volumes_per_s=batch / times[1])
+            if kind != "seg":
+                row.update(train_sizes(lifted, step.optimizer))
             shown = (
                 f"{row['peak_allocated_gb']:.2f} GB peak allocated"
                 if cuda
@@ -452,6 +463,9 @@ def part2(rec: Recorder, registry, models: Models, plan: Plan) -> None:
             if lifted is not None:
                 try:
                     model = lifted.unlift()
+                    if attachment is not None:  # adapters out again, every weight trainable for the next row
+                        model = attachment.peft_model.unload()
+                        model.requires_grad_(True)
                 except Exception as exc:  # a half-lifted model: build it again
                     rec.log(f"part 2: unlift failed ({_error_text(exc)}); rebuilding {role}")
                     models.clear()
@@ -642,17 +656,19 @@ def markdown(data: dict) -> str:
         "One forward + backward + AdamW step, twice (the first allocates AdamW's moments); peak = "
         "`torch.cuda.max_memory_allocated` for the whole process (weights, gradients, optimizer state, activations). "
         "`cls`: the classification step `liftbench bench --train` times (`finetune`/`table2-finetune` without the "
-        "linear head); `seg`: the `seg-finetune` step (`liftbench.bench.segstep`: last-block maps, the authors' "
+        f"linear head); `lora`: the same step training LoRA adapters (rank {LORA_RANK}, peft) on the frozen backbone "
+        "(`liftbench bench --train --lora 8`, the `lora`/`table2-lora` protocols); `seg`: the `seg-finetune` step (`liftbench.bench.segstep`: last-block maps, the authors' "
         f"decoder, 6 classes). The paper reports {PAPER_FINETUNE_GB:.0f} GB of GPU memory for ViT-L fine-tuning on one "
         f"H200 in its segmentation experiments (batch 12 LIDC 160² / 8 MMWHS 64³); the goal is ≤ {GOAL_GB:.0f} GB. "
         "Weights stay fp32 under bf16 autocast (as the protocols run).",
         "",
-        "| config | step | checkpointing applied | peak allocated GB | peak reserved GB | vs 87 GB | ≤ 24 GB | step s | vol/s |",
-        "|---|---|---|---:|---:|---:|---|---:|---:|",
+        "| config | step | checkpointing applied | peak allocated GB | peak reserved GB | vs 87 GB | ≤ 24 GB | step s | vol/s "
+        "| trainable params | AdamW state GB |",
+        "|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     for r in p2:
         if r.get("status") != "ok":
-            lines.append(f"| {r.get('config')} | {r.get('kind', '')} | – | {r.get('status')} | – | – | – | – | – |")
+            lines.append(f"| {r.get('config')} | {r.get('kind', '')} | – | {r.get('status')} | – | – | – | – | – | – | – |")
             continue
         gb = r.get("peak_allocated_gb")
         if gb is None:
@@ -660,7 +676,8 @@ def markdown(data: dict) -> str:
         else:
             peak, vs, goal = _f(gb), f"{gb / PAPER_FINETUNE_GB:.2f}×", "yes" if gb <= GOAL_GB else "no"
         lines.append(f"| {r['config']} | {r['kind']} | {r.get('checkpoint_applied')} | {peak} | {_f(r.get('peak_reserved_gb'))} | "
-                     f"{vs} | {goal} | {_f(r.get('step_s'), '.3f')} | {_f(r.get('volumes_per_s'), '.1f')} |")  # fmt: skip
+                     f"{vs} | {goal} | {_f(r.get('step_s'), '.3f')} | {_f(r.get('volumes_per_s'), '.1f')} | "
+                     f"{_f(r.get('trainable_parameters'), ',.0f')} | {_f((r.get('optimizer_state_mb') or 0) * 2**20 / 1e9 or None, '.4f')} |")  # fmt: skip
     p3 = data.get("part3", {})
     lines += ["", "## 3. Projected time of `liftbench run --study paper-table1` (table1-probe)", ""]
     if p3.get("formula"):

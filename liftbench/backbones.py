@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from liftbench.errors import MissingFileError, UsageError
+from liftbench.stream_weights import should_stream, stream_safetensors
 
 
 def random_seed(weights: str) -> int | None:
@@ -159,6 +160,9 @@ def create_timm_backbone(weights: str = "pretrained", *, model_name: str, **kwar
         cached = _hub_file(model_name)
         if cached is None and not _hub_reachable():
             raise _missing_pretrained(model_name, "the hub is unreachable and nothing is cached")
+        if should_stream(model_name, cached, **kwargs):  # a large model: one copy of the weights, not two
+            model = stream_safetensors(model_name, cached, **kwargs)
+            return model, WeightsInfo("pretrained", state_dict_sha256(model))
         try:
             overlay = {"pretrained_cfg_overlay": {"file": cached}} if cached else {}
             model = timm.create_model(model_name, pretrained=True, **overlay, **kwargs)
@@ -171,6 +175,9 @@ def create_timm_backbone(weights: str = "pretrained", *, model_name: str, **kwar
             f"weights file {str(path)!r} does not exist. --weights takes 'pretrained', 'random' or the path of a "
             f"local checkpoint for {model_name} (Meta's original .pth or a timm .pth/.safetensors file)."
         )
+    if should_stream(model_name, path, **kwargs):
+        model = stream_safetensors(model_name, path, **kwargs)
+        return model, WeightsInfo(str(path), state_dict_sha256(model))
     try:
         model = timm.create_model(model_name, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **kwargs)
     except Exception as exc:

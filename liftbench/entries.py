@@ -205,12 +205,15 @@ class ProtocolEntry(Entry):
     :param needs_masks: it runs only on datasets with lesion masks (others are skipped pairs).
     :param needs_labels: it runs only on datasets with class labels (segmentation-only datasets are
         skipped pairs).
+    :param refuses: ``(family, strategy) -> reason`` for lifted backbones it does not run on (LoRA on
+        liftings that convert modules); those pairs are skipped at planning with the reason.
     """
 
     options: Mapping[str, Option] = field(default_factory=dict)
     quick: Mapping[str, Any] = field(default_factory=dict)
     needs_masks: bool = False
     needs_labels: bool = True
+    refuses: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     kind: ClassVar[str] = "protocol"
     expects: ClassVar[str] = "a callable run(ctx: RunContext) -> ProtocolResult"

@@ -8,6 +8,13 @@ seconds: one real forward of the same lifting (backbone, strategy, schedule) at 
 the grid's size if smaller) gives the FLOP rate that kind of computation reaches here — a 3D
 convolution and a batch of 2D ones run at very different rates — and the group is charged at it.
 
+Large backbones are never built for real while planning: a backbone over ``CALIBRATE_MAX_PARAMETERS``
+(ViT-H+, ViT-7B) is calibrated on a stand-in of its own architecture with one block and at most ViT-L's width
+(:func:`calibration_options`) — a transformer block's FLOP rate depends on its matmul sizes, which saturate the
+device well before 4096 wide, so the stand-in's rate is, if anything, low and the time an upper bound. Planning
+a 7B grid therefore allocates no 7B weights (its peak RSS is measured in ``benchmarks/lift_7b.md``);
+:mod:`liftbench.estimate_memory` gives inference, fine-tune and LoRA memory on the meta device.
+
 The memory figure is the weights plus a multiple of the largest activation a module returns (inference
 keeps a few such tensors alive at once); it is a rough upper bound for extraction, not for training.
 Both figures are estimates: ``benchmarks/estimate_vs_actual.py`` compares them with measured runs and
@@ -86,14 +93,40 @@ def trace(registry: Registry, backbone: str, strategy: str, schedule: str, size:
 
 
 CALIBRATION_SIZE = 32
+CALIBRATE_MAX_PARAMETERS = 400_000_000  # above this (ViT-H+, 7B) calibrate on a stand-in (module docstring)
+STAND_IN_WIDTH = 1024  # ViT-L's width
+
+
+def parameter_count(registry: Registry, backbone: str) -> int:
+    """The backbone's parameters, counted on the meta device (nothing allocated)."""
+    entry = registry.get("backbone", backbone)
+    with torch.device("meta"):
+        model, _ = entry.load()("random", **entry.options)
+    return sum(p.numel() for p in model.parameters())
+
+
+def calibration_options(registry: Registry, backbone: str) -> dict:
+    """The backbone's options for the calibration forward: its own, or for a ViT over
+    ``CALIBRATE_MAX_PARAMETERS`` a one-block stand-in at most ``STAND_IN_WIDTH`` wide (same block design)."""
+    entry = registry.get("backbone", backbone)
+    if entry.family != "vit" or parameter_count(registry, backbone) <= CALIBRATE_MAX_PARAMETERS:
+        return dict(entry.options)
+    with torch.device("meta"):
+        model, _ = entry.load()("random", **entry.options)
+    width, head_dim = model.embed_dim, model.embed_dim // model.blocks[0].attn.num_heads
+    width = min(width, STAND_IN_WIDTH)
+    return {**entry.options, "depth": 1, "embed_dim": width, "num_heads": width // head_dim}
 
 
 def calibrate(registry: Registry, backbone: str, strategy: str, schedule: str, size: int, device: str) -> float:
-    """FLOP/s this lifting reaches on ``device``: one real forward (after a warm-up) at ``size``."""
+    """FLOP/s this lifting reaches on ``device``: one real forward (after a warm-up) at ``size``, of the
+    backbone or, for a large one, of its stand-in (:func:`calibration_options`)."""
+    from liftbench.bench.flops import count_flops
     from liftbench.lifting.api import lift_with
 
     entry = registry.get("backbone", backbone)
-    model, _ = entry.load()("random", **entry.options)
+    options = calibration_options(registry, backbone)
+    model, _ = entry.load()("random", **options)
     model = model.eval().to(device)
     lifted = lift_with(registry, model, strategy, family=entry.family, **({"schedule": schedule} if schedule else {}))
     x = torch.rand(1, lifted.in_chans, size, size, size, device=device)
@@ -107,7 +140,14 @@ def calibrate(registry: Registry, backbone: str, strategy: str, schedule: str, s
             seconds = time.perf_counter() - start
     finally:
         lifted.unlift()
-    flops, _ = trace(registry, backbone, strategy, schedule, size)
+    if options == dict(entry.options):
+        flops, _ = trace(registry, backbone, strategy, schedule, size)
+    else:  # the stand-in's own FLOPs (traced on meta like the backbone's)
+        with torch.device("meta"):
+            meta, _ = entry.load()("random", **options)
+        meta_lifted = lift_with(registry, meta.eval(), strategy, family=entry.family, **({"schedule": schedule} if schedule else {}))
+        with torch.no_grad():
+            flops = count_flops(lambda: meta_lifted(torch.zeros(1, meta_lifted.in_chans, size, size, size, device="meta")))
     return flops / max(seconds, 1e-9)
 
 

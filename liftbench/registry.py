@@ -175,6 +175,7 @@ class ProtocolRegistrar(_Registrar):
         quick: Mapping[str, Any] | None = None,
         needs_masks: bool = False,
         needs_labels: bool = True,
+        refuses: Mapping[tuple[str, str], str] | None = None,
     ) -> Entry:
         """Add a protocol; the fields are those of :class:`liftbench.entries.ProtocolEntry`."""
         declared = _check_options(self.kind, name, options)
@@ -183,7 +184,7 @@ class ProtocolRegistrar(_Registrar):
             raise PluginError(f"protocol {name!r}: quick preset sets undeclared option(s) {', '.join(unknown)}")
         return self._add(name, aliases, target=_check_target(self.kind, name, target), description=description,
                          options=declared, quick=dict(quick or {}), needs_masks=bool(needs_masks),
-                         needs_labels=bool(needs_labels))  # fmt: skip
+                         needs_labels=bool(needs_labels), refuses=dict(refuses or {}))  # fmt: skip
 
 
 class ExecutorRegistrar(_Registrar):

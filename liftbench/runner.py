@@ -67,6 +67,8 @@ def _skip_reason(dataset: DatasetEntry, backbone: BackboneEntry, strategy: Strat
     reason = lift_skip_reason(backbone, strategy, [s.name for s in strategies])
     if not reason and protocol.needs_masks and not dataset.has_masks:
         reason = f"protocol {protocol.name!r} needs lesion masks, which dataset {dataset.name!r} does not provide"
+    if not reason and (backbone.family, strategy.name) in protocol.refuses:
+        reason = f"protocol {protocol.name!r} does not run on {strategy.name} ({backbone.family}): {protocol.refuses[backbone.family, strategy.name]}"
     if not reason and protocol.needs_labels and not dataset.has_labels:
         reason = f"protocol {protocol.name!r} needs class labels; dataset {dataset.name!r} is segmentation-only"
     return reason

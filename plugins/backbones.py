@@ -1,4 +1,8 @@
-"""Built-in backbones: DINOv3 ViT-S/B/L, DINOv3 ConvNeXt-T/S/B/L and ResNet-50, all through timm.
+"""Built-in backbones: the DINOv3 ViT family (S, S+, B, L, H+, 7B), DINOv3 ConvNeXt-T/S/B/L and ResNet-50, all
+through timm.
+
+The large ViTs (``vith+``: 0.84B parameters, ``vit7b``: 6.7B) are planned on PyTorch's meta device
+(``--dry-run`` allocates no weights; :mod:`liftbench.estimate`); ``benchmarks/lift_7b.py`` lifts a random 7B.
 
 The ConvNeXts are the ones Meta distilled from DINOv3's ViT-7B on LVD-1689M (timm
 ``convnext_{tiny,small,base,large}.dinov3_lvd1689m``): the "cnn" family, so every CNN strategy lifts them.
@@ -35,6 +39,18 @@ def liftbench_register_backbones(registrar):
             aliases=(f"dinov3-convnext-{size}",),
             description=f"DINOv3 ConvNeXt-{name[-1].upper()} (timm {model}, distilled from ViT-7B)",
             options={"model_name": model},
+            locate=_LOCATE,
+        )
+    for name, model, label in (("vits+", "vit_small_plus_patch16_dinov3", "S+"),
+                               ("vith+", "vit_huge_plus_patch16_dinov3", "H+"),
+                               ("vit7b", "vit_7b_patch16_dinov3", "7B")):  # fmt: skip
+        registrar.add(
+            name,
+            _CREATE,
+            family="vit",
+            aliases=(model, f"dinov3-{name.replace('+', 'plus')}16"),
+            description=f"DINOv3 ViT-{label}/16 (timm {model}, CLS token; SwiGLU MLP)",
+            options={"model_name": model, "global_pool": "token"},
             locate=_LOCATE,
         )
     registrar.add(

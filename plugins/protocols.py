@@ -8,6 +8,7 @@ its ``--quick`` preset; the command line, ``--opt KEY=VALUE`` and the Python API
 from dataclasses import replace
 
 from liftbench import Option, hookimpl
+from liftbench.adapters import REFUSED, check_targets
 
 DTYPE = Option(str, "auto", "precision of backbone forwards: fp32, bf16 (autocast) or auto (bf16 where the device has it natively and the backbone passed the bf16 fidelity gate)", choices=("auto", "fp32", "bf16"))
 PROBE = {
@@ -49,6 +50,18 @@ BACKBONE_MODE = Option(str, "eval", "mode of the frozen backbone on training bat
                        "DINOv3 RoPE rescaling with rope_rescale, BatchNorm batch statistics)", choices=("eval", "train"))  # fmt: skip
 PROBE_AUG = {**PROBE, **FAITHFUL, "backbone_mode": BACKBONE_MODE}
 FINETUNE_ALL = {**FINETUNE, **FAITHFUL, "epochs": Option(int, 100, "passes over the training set with lr_schedule=epochs", min=1)}
+# LoRA (liftbench.protocols.lora): the fine-tune protocol's options, adapters' rank/alpha/dropout/targets, a LoRA
+# learning rate (the paper has no LoRA recipe; adapters start at zero and take a larger step than full weights)
+LORA = {
+    **FINETUNE_ALL,
+    "lr": Option(float, 5e-4, "AdamW learning rate of the adapters and the head", min=0, min_open=True),
+    "lora_rank": Option(int, 8, "LoRA rank r", min=1),
+    "lora_alpha": Option(float, 16.0, "LoRA alpha (the update is scaled by alpha / r)", min=0, min_open=True),
+    "lora_dropout": Option(float, 0.0, "dropout on the adapters' input", min=0, max=1),
+    "lora_targets": Option(str, "auto", "layers to adapt: auto (ViT: every Linear in the blocks; CNN: every Conv2d) or "
+                           "a comma list of layer names (qkv,proj,fc1,fc2)", check=check_targets),
+    "merge_eval": Option(bool, False, "evaluate with the adapters merged into the weights (peft merge_adapter)", flag=False),
+}  # fmt: skip
 CODE = {"lr_schedule": "epochs", "selection": "last-best", "padding": "reflect", "backbone_mode": "train", "rope_rescale": 2.0}
 
 
@@ -167,6 +180,24 @@ def liftbench_register_protocols(registrar):
         "stepped per epoch, >= selection, reflect padding, DINOv3 RoPE rescaling while training",
         options=with_defaults(FINETUNE_ALL, CODE),
         quick=FINETUNE_QUICK,
+    )
+    registrar.add(
+        "lora",
+        "liftbench.protocols.lora:run",
+        description="finetune with the lifted backbone frozen and LoRA adapters (peft) on its attention/MLP "
+        "projections or convolutions, plus the head; rows record rank, targets and peft's trainable count",
+        options=LORA,
+        quick=FINETUNE_QUICK,
+        refuses=REFUSED,
+    )
+    registrar.add(
+        "table2-lora",
+        "liftbench.protocols.lora:run",
+        description="lora with Table 2's released recipe (as table2-finetune): 100 epochs (10 warm-up) stepped per "
+        "epoch, >= selection, reflect padding, DINOv3 RoPE rescaling while training",
+        options=with_defaults(LORA, CODE),
+        quick=FINETUNE_QUICK,
+        refuses=REFUSED,
     )
     registrar.add(
         "featdice",

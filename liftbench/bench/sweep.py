@@ -12,6 +12,12 @@ With ``seg`` set the measured call is a segmentation training step (:mod:`.segst
 protocol ``bench-seg-frozen`` or ``bench-seg-finetune`` with the head's parameter count and the memory held
 between steps as extra metrics. ``checkpoint`` lifts with activation checkpointing where the lifter has it
 (the ViT lifters); the row's options say whether it was applied.
+
+With ``train`` and ``lora_rank`` > 0 the step trains LoRA adapters of that rank (peft, alpha 2·rank, the
+``lora`` protocol's ``auto`` targets) on the frozen backbone instead of every parameter (protocol
+``bench-train-lora``), so ``liftbench bench --train`` and ``--train --lora 8`` measure full fine-tuning and
+LoRA at the same settings. Train rows also record ``trainable_parameters`` and ``optimizer_state_mb`` (AdamW's
+moments) and ``state_memory_mb`` (parameters, gradients and moments held between steps).
 """
 
 from __future__ import annotations
@@ -57,12 +63,13 @@ class BenchSettings:
     seg: str = ""  # "", "frozen" or "finetune": a segmentation training step instead
     seg_classes: int = 6
     checkpoint: bool = False
+    lora_rank: int = 0  # with train: LoRA adapters of this rank instead of full fine-tuning (0: full)
 
     @property
     def protocol(self) -> str:
         if self.seg:
             return f"bench-seg-{self.seg}"
-        return "bench-train" if self.train else "bench-forward"
+        return ("bench-train-lora" if self.lora_rank else "bench-train") if self.train else "bench-forward"
 
     @property
     def backbone_mode(self) -> str:
@@ -71,10 +78,12 @@ class BenchSettings:
     def options(self) -> dict[str, Any]:
         """What goes into each row's ``options`` (besides the batch); seg and checkpoint fields only when used,
         so forward and train rows keep the options (and keys) they always had."""
-        left_out = ("sizes", "batches", "device", "weights", "seg", "seg_classes", "checkpoint")
+        left_out = ("sizes", "batches", "device", "weights", "seg", "seg_classes", "checkpoint", "lora_rank")
         options = {k: v for k, v in asdict(self).items() if k not in left_out}
         if self.seg:
             options.update(seg=self.seg, seg_classes=self.seg_classes)
+        if self.lora_rank:
+            options.update(lora_rank=self.lora_rank)
         return options
 
 
@@ -86,6 +95,8 @@ def bench_key(backbone: str, strategy: str, size: int, batch: int, settings: Ben
         spec.update(seg=settings.seg, seg_classes=settings.seg_classes)
     if settings.checkpoint:
         spec["checkpoint"] = True
+    if settings.lora_rank:
+        spec["lora_rank"] = settings.lora_rank
     return "bench-" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -115,7 +126,20 @@ def make_step(lifted: torch.nn.Module, volumes: torch.Tensor, settings: BenchSet
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    train_step.optimizer = optimizer  # read by train_sizes
     return train_step
+
+
+def train_sizes(lifted: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """What a training step holds between steps: trainable parameters, AdamW's moments (``optimizer_state_mb``)
+    and parameters + gradients + moments (``state_memory_mb``); call after a step (moments exist then)."""
+    moments = sum(t.numel() * t.element_size() for state in optimizer.state.values() for key, t in state.items()
+                  if isinstance(t, torch.Tensor) and key != "step")  # fmt: skip (AdamW's step counters are scalars)
+    params = list(lifted.parameters())
+    held = sum(p.numel() * p.element_size() for p in params) + moments
+    held += sum(p.grad.numel() * p.grad.element_size() for p in params if p.grad is not None)
+    return {"trainable_parameters": sum(p.numel() for p in params if p.requires_grad),
+            "optimizer_state_mb": moments / 2**20, "state_memory_mb": held / 2**20}  # fmt: skip
 
 
 def measure(lifted: torch.nn.Module, size: int, batch: int, settings: BenchSettings) -> dict[str, float]:
@@ -131,6 +155,8 @@ def measure(lifted: torch.nn.Module, size: int, batch: int, settings: BenchSetti
         )
     else:
         step = make_step(lifted, volumes, settings)
+        if settings.train:
+            sizes = lambda: train_sizes(lifted, step.optimizer)  # noqa: E731
     flops = count_flops(step)  # also the first warm-up call
     memory = peak_memory_mb(step, settings.device)
     peak = matmul_peak_gflops(settings.device, DTYPES[settings.dtype], n=settings.matmul_n)
@@ -179,8 +205,16 @@ def run_sweep(
         torch.manual_seed(0)
         model, weights = backbone.load()(settings.weights, **backbone.options)
         model = model.to(settings.device)
+        if settings.train and settings.lora_rank:
+            from liftbench.adapters import attach_lora
+
+            attach_lora(model, backbone.family, rank=settings.lora_rank, alpha=2.0 * settings.lora_rank)
         for strategy in strategies:
             reason, lifted, extra_options = lift_skip_reason(backbone, strategy, chosen), None, {}
+            if not reason and settings.train and settings.lora_rank:
+                from liftbench.adapters import lora_refusal
+
+                reason = lora_refusal(backbone.family, strategy.name)
             if not reason:
                 try:
                     extra_options = lift_options(registry, model, strategy.name, settings.checkpoint)

@@ -8,7 +8,9 @@ command then exits with status 1, like ``liftbench run`` with failed runs.
 ``--seg frozen|finetune`` times one training step of ``seg-linear`` / ``seg-finetune`` instead (dense maps,
 the authors' decoder, their loss, AdamW; see :mod:`liftbench.bench.segstep`), for ``--seg-classes`` classes
 (6: MMWHS-like, 2: LIDC-like binary with one logit channel). ``--checkpoint`` (activation checkpointing)
-applies wherever gradients flow through the backbone: ``--train`` and ``--seg finetune``.
+applies wherever gradients flow through the backbone: ``--train`` and ``--seg finetune``. ``--train --lora R``
+trains LoRA adapters of rank R on the frozen backbone instead of every parameter (:mod:`liftbench.bench.sweep`),
+so full fine-tuning and LoRA are measured at the same settings.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ def add_parser(subparsers) -> None:
                        help="classes of the --seg step: 6 (MMWHS-like, default) or 2 (LIDC-like, one logit channel)")
     bench.add_argument("--checkpoint", action="store_true",
                        help="activation checkpointing of the ViT blocks (with --train or --seg finetune)")
+    bench.add_argument("--lora", type=int, default=0, metavar="RANK",
+                       help="with --train: train LoRA adapters of this rank (peft, alpha 2*RANK) on the frozen backbone "
+                       "instead of every parameter (default 0: full fine-tuning)")
     bench.add_argument("--repeats", type=int, default=5, help="timed calls per configuration (default 5)")
     bench.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (default 2)")
     bench.add_argument("--weights", default="random", help="random (default), pretrained, or a checkpoint path")
@@ -74,6 +79,10 @@ def check_seg(args) -> tuple[str, int]:
         raise UsageError("--seg-classes applies to the segmentation step: add --seg frozen or --seg finetune")
     if classes is not None and classes < 2:
         raise UsageError(f"invalid --seg-classes {classes}: at least 2 (background counted; 2: binary)")
+    lora = getattr(args, "lora", 0)
+    if lora < 0 or (lora and not args.train):
+        raise UsageError(f"invalid --lora {lora}: a LoRA rank >= 1 for the --train step (0: full fine-tuning)"
+                         + ("" if args.train or lora < 0 else "; add --train"))  # fmt: skip
     if checkpoint and not (args.train or seg == "finetune"):
         raise UsageError("--checkpoint is for a backward through the backbone: add --train or --seg finetune")
     return seg, 6 if classes is None else classes
@@ -94,7 +103,7 @@ def bench_command(args) -> int:
         sizes=parse_ints(args.sizes, "--sizes"), batches=parse_ints(args.batch, "--batch"),
         device=check_device(args.device), dtype=args.dtype, train=args.train,
         warmup=args.warmup, repeats=args.repeats, weights=args.weights,
-        seg=seg, seg_classes=seg_classes, checkpoint=args.checkpoint,
+        seg=seg, seg_classes=seg_classes, checkpoint=args.checkpoint, lora_rank=getattr(args, "lora", 0),
     )
     registry = build_registry(getattr(args, "disable_plugin", []))
     warn_plugin_errors(registry)

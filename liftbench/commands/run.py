@@ -45,6 +45,11 @@ def _dry_run(runs, registry, args, results_dir: Path) -> int:
           f"{len(todo) - len(skipped)} to run")  # fmt: skip
     for reason in sorted({r.skip_reason for r in skipped}):
         print(f"  skipped: {reason}")
+    from liftbench.estimate_memory import plan_runs, render_memory
+
+    memory = plan_runs(registry, todo)  # on the meta device: no device needed, nothing allocated
+    if memory:
+        print(render_memory(memory) + "\n")
     if not is_present(args.device):  # a study for a GPU cluster, planned on its login node
         print(f"(no {args.device} device on this machine: no cost estimate; the runs above are what would run there)")
         return ExitCode.OK

@@ -32,7 +32,9 @@ from __future__ import annotations
 import inspect
 import math
 import time
-from contextlib import ExitStack
+from collections.abc import Callable
+from contextlib import ExitStack, nullcontext
+from typing import Any
 
 import numpy as np
 import torch
@@ -78,7 +80,13 @@ def _probabilities(lifted: Lifted, head: torch.nn.Module, volumes, mean, std, op
     return _numpy(probabilities_from_logits(head(features.to(device)).float(), task))
 
 
-def run(ctx: RunContext) -> ProtocolResult:
+def run(ctx: RunContext, adapt: Callable[[torch.nn.Module], Any] | None = None) -> ProtocolResult:
+    """Fine-tune; with ``adapt`` (:mod:`liftbench.protocols.lora`), only what it leaves trainable.
+
+    ``adapt(model)`` changes the fresh 2D model in place before lifting (LoRA: adapters added, the rest
+    frozen) and returns an object with ``trainable_count()`` (the count the optimizer's backbone parameters
+    must equal), ``notes()`` (for the row) and ``merged()`` (a context to evaluate in, when ``merge_eval``).
+    """
     options = ctx.options
     if options["accumulate"] < 1:
         raise UsageError(f"option accumulate must be at least 1, got {options['accumulate']}")
@@ -92,14 +100,20 @@ def run(ctx: RunContext) -> ProtocolResult:
     train, val, test = (dataset.splits[s] for s in ("train", "val", "test"))
     batch = min(options["batch_size"], len(train))
     _, schedule = schedule_plan(options, math.ceil(len(train) / batch))
+    adapter = adapt(model) if adapt is not None else None
     lifted = lift_for_training(ctx, model, options["checkpoint"])
+    backbone_params = [p for p in lifted.parameters() if p.requires_grad]
+    if adapter is not None and sum(p.numel() for p in backbone_params) != adapter.trainable_count():
+        raise RuntimeError(f"the lifted backbone trains {sum(p.numel() for p in backbone_params)} parameters, "
+                           f"peft counts {adapter.trainable_count()}")  # fmt: skip
+    evaluating = adapter.merged if adapter is not None and options.get("merge_eval") else nullcontext
     rescaling = ExitStack()
     try:
         lifted.to(device)
         with torch.no_grad():
             shape = tuple(extract(lifted.eval(), val.volumes[:1], mean, std, 1, device, options["dtype"]).shape[1:])
         head = make_head(shape, dataset.num_classes).to(device)
-        optimizer = adamw([*lifted.parameters(), *head.parameters()], options["lr"], options["weight_decay"])
+        optimizer = adamw([*backbone_params, *head.parameters()], options["lr"], options["weight_decay"])
         scheduler, total_steps = training_schedule(optimizer, options, math.ceil(len(train) / batch))
         order = torch.Generator().manual_seed(seed)
         augmentation = torch.Generator().manual_seed(seed + AUGMENT_SEED) if options["augment"] else None
@@ -124,12 +138,13 @@ def run(ctx: RunContext) -> ProtocolResult:
             train_time, trained = train_time + time.perf_counter() - start, trained + len(index)
             if end_of_epoch:
                 start = time.perf_counter()
-                val_probs = _probabilities(lifted, head, val.volumes, mean, std, options, device, task)
-                eval_time, evaluated = eval_time + time.perf_counter() - start, evaluated + len(val)
-                auc = val_auc(val_probs, labels["val"], task, step + 1)
-                if improves(auc, best["auc"], options["selection"]):
-                    test_probs = _probabilities(lifted, head, test.volumes, mean, std, options, device, task)
-                    best = {"auc": auc, "step": step + 1, "val": val_probs, "test": test_probs}
+                with evaluating():
+                    val_probs = _probabilities(lifted, head, val.volumes, mean, std, options, device, task)
+                    eval_time, evaluated = eval_time + time.perf_counter() - start, evaluated + len(val)
+                    auc = val_auc(val_probs, labels["val"], task, step + 1)
+                    if improves(auc, best["auc"], options["selection"]):
+                        test_probs = _probabilities(lifted, head, test.volumes, mean, std, options, device, task)
+                        best = {"auc": auc, "step": step + 1, "val": val_probs, "test": test_probs}
     finally:
         rescaling.close()
         lifted.unlift()
@@ -143,5 +158,7 @@ def run(ctx: RunContext) -> ProtocolResult:
             "backbone_mode": "train", "selected_step": best["step"], "train_volumes_per_second": trained / max(train_time, 1e-9),
             "checkpoint": bool(options["checkpoint"]), "accumulate": options["accumulate"], "dtype": options["dtype"],
             **settings_notes(options, schedule),
+            "trainable_parameters": sum(p.numel() for p in [*backbone_params, *head.parameters()]),
+            **({"merge_eval": bool(options.get("merge_eval"))} | adapter.notes() if adapter is not None else {}),
         },
     )
