@@ -6,6 +6,8 @@ its study records (``study.toml``'s ``[leaderboard]``: protocols, metrics, basel
 the runs behind every cell, and the study file that made it. Plain HTML with inline CSS and a few lines of
 script: it works from ``file://``, with no server and nothing fetched from elsewhere.
 
+The plots include the p-value matrices of :mod:`liftbench.plots_pvalues` (Figure 3).
+
 The site is a pure function of the result files: no dates, and files are compared byte for byte by
 :func:`check_site` (``--site OUT --check``), so a stale site is caught like a stale table.
 """
@@ -53,10 +55,11 @@ def _slug(name: str, taken: set[str]) -> str:
 
 def _plots(frame, selection: dict, slug: str, files: dict[str, bytes]) -> list[tuple[str, str]]:
     from liftbench.plots import plot, plot_cost
+    from liftbench.plots_pvalues import plot_pvalues
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            written = plot(frame, Path(tmp), **selection) + plot_cost(frame, Path(tmp))
+            written = plot(frame, Path(tmp), **selection) + plot_cost(frame, Path(tmp)) + plot_pvalues(frame, Path(tmp), **selection)
         except UsageError:
             return []
         stems = sorted({p.stem for p in written})
