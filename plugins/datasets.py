@@ -52,6 +52,7 @@ def liftbench_register_datasets(registrar):
         description="generated helices whose handedness no single slice shows, at any depth (no download), with tube "
         "masks: slice-2D with an order-blind head is at chance by construction",
         sizes=(28, 32, 64),
+        default_size=32,
         has_masks=True,
         parameters=DIAGNOSTIC,
     )
