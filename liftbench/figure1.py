@@ -11,7 +11,7 @@ volume's positions, ``coh_D`` is the mean cosine similarity of the features of n
 (adjacent slices of the feature grid; two neighbours holding the same vector count 1), and ``coh_HW`` the same along H and along W (the two averaged). ``coh_D
 = 1`` means every slice's features equal its neighbour's (a volume constant along D gives exactly that under
 slice-2D, whatever the backbone: the known answer tested in ``tests/test_figure1.py``); ``coh_D / coh_HW``
-says how coherent features are across slices compared with within a slice. Neighbours along D are one slice
+says how coherent features are across slices compared with within a slice (given only where ``coh_HW > 0.05``). Neighbours along D are one slice
 apart and along H and W one patch apart (8 pixels for a ViT/8), so the ratio compares grids, not distances.
 An axis of length 1 (a CNN's last stage at 32³) has no neighbours: its coherence is undefined (``nan``).
 
@@ -31,6 +31,7 @@ import torch
 
 PLANES = ("HW", "DW", "DH")
 EPS = 1e-12
+MIN_HW = 0.05  # coh_D / coh_HW only where in-plane neighbours are this similar
 SAME = 1e-6  # relative: neighbours closer than this are the same feature
 
 
@@ -41,7 +42,9 @@ class Coherence:
 
     @property
     def ratio(self) -> float:
-        return self.d / self.hw if self.hw and not math.isnan(self.hw) else math.nan
+        """``d / hw``; undefined unless in-plane neighbours are similar (``hw > MIN_HW``): near zero, the ratio of
+        two small numbers says nothing (a 2x2 CNN map, centred, has in-plane cosines near 0 or below)."""
+        return self.d / self.hw if self.hw > MIN_HW else math.nan
 
     def text(self) -> str:
         def fmt(x: float) -> str:

@@ -10,7 +10,7 @@ import torch
 from liftbench_plugins import diagnostic
 
 from liftbench.cli import main
-from liftbench.figure1 import coherence, panels, pca_rgb
+from liftbench.figure1 import Coherence, coherence, panels, pca_rgb
 
 
 def test_coherence_known_answers():
@@ -20,6 +20,7 @@ def test_coherence_known_answers():
     alternating = g * torch.tensor([1.0, -1.0] * 3).view(1, 6, 1, 1)  # partner: each slice the negative of the last
     assert math.isclose(coherence(alternating).d, -1.0, abs_tol=1e-12)
     assert math.isnan(coherence(torch.randn(8, 1, 3, 3)).d)  # one slice: no neighbours along D
+    assert math.isclose(Coherence(d=0.5, hw=0.25).ratio, 2.0) and math.isnan(Coherence(d=0.5, hw=-0.01).ratio)
 
 
 @pytest.mark.parametrize("backbone", ["vit-tiny-shapes", "resnet-tiny-shapes"])
