@@ -178,8 +178,9 @@ def study_page(page: PageData) -> str:
         body += [_figure(png, svg, "figure1") for png, svg in page.figures]
     if page.plots:
         body.append("<h2>Plots</h2>")
-        body.append('<p class="muted">Bar charts, accuracy against cost, and (pvalues_*) Figure 3: paired t-test '
-                    "p-values of every strategy against every other, red where p &lt; 0.05.</p>")
+        if any("/pvalues_" in png for png, _ in page.plots):
+            body.append('<p class="muted">pvalues_*: Figure 3, paired t-test p-values of every strategy against '
+                        "every other over common seeds, red where p &lt; 0.05 (the test behind the tables' marks).</p>")
         body += [_figure(png, svg, "pvalues" if "/pvalues_" in png else "plot") for png, svg in page.plots]
     return document(f"liftbench leaderboard: {page.title}", "\n".join(body))
 
