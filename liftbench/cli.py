@@ -58,6 +58,8 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
     run.add_argument("--opt", action="append", metavar="KEY=VALUE", help="any protocol option, flag or not (liftbench list protocols shows them)")
     run.add_argument("--dataset-opt", action="append", metavar="KEY=VALUE", help="dataset option, e.g. n_train=200")
     run.add_argument("--no-leaderboard", action="store_true", help="do not print the leaderboard at the end")
+    run.add_argument("-v", "--verbose", action="count", default=0, help="per-run details: feature cache hits and misses, "
+                     "selected steps (-vv: debug)")
     run.add_argument("--dry-run", action="store_true", help="print the planned grid and its estimated time and memory; run nothing")
     if registry is not None:
         from liftbench.commands.plugin_flags import add_plugin_flags
@@ -69,6 +71,7 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", parents=[common], help="show registered strategies, backbones, datasets, protocols, executors, plugins")
     lst.add_argument("kind", nargs="?", help="one kind (strategies, backbones, ..., studies) or 'plugins'")
+    lst.add_argument("name", nargs="?", help="one entry of that kind, shown in full with its options")
 
     board = sub.add_parser("leaderboard", parents=[common], help="render tables from results folders")
     board.add_argument("dirs", nargs="*", default=["results"], help="results folders (default: results)")

@@ -21,6 +21,13 @@ TASKS = ("binary-class", "multi-class", "segmentation")
 SPLITS = ("train", "val", "test")
 
 
+class DatasetContractError(ValueError):
+    """A :class:`VolumeSplit` or :class:`VolumeDataset` built against its contract (a 4-D volume array,
+    fractional labels, a missing split). A ``ValueError`` as before; :func:`liftbench.checks.load_dataset`
+    turns one raised inside a dataset plugin's ``load`` into a :class:`~liftbench.errors.PluginError` naming
+    the plugin."""
+
+
 @dataclass
 class VolumeSplit:
     """One split. ``masks`` (N, D, H, W) hold 0 for background and k > 0 for mask class k. A split may be
@@ -32,13 +39,19 @@ class VolumeSplit:
     ids: Sequence[str] | None = None  # one name per volume (a LIDC patch file, an MMWHS case), for per-volume results
 
     def __post_init__(self) -> None:
-        if self.volumes.ndim != 5 or self.volumes.shape[1] != 1:
-            raise ValueError(f"volumes must be (N, 1, D, H, W), got {self.volumes.shape}")
-        self.labels = np.asarray(self.labels).reshape(-1).astype(np.int64)
+        shape = getattr(self.volumes, "shape", None)
+        if not isinstance(self.volumes, np.ndarray) or self.volumes.ndim != 5 or shape[1] != 1:
+            got = f"shape {tuple(shape)}" if shape is not None else f"a {type(self.volumes).__name__}"
+            raise DatasetContractError(f"volumes must be a numpy array (N, 1, D, H, W), got {got}")
+        labels = np.asarray(self.labels).reshape(-1)
+        if labels.dtype.kind not in "biu":  # float zeros (segmentation sets) are fine; 1.7 or NaN is not
+            if labels.dtype.kind != "f" or not np.array_equal(labels, np.round(labels)):
+                raise DatasetContractError(f"labels must be integers, got {labels.dtype} values such as {labels[:3].tolist()}")
+        self.labels = labels.astype(np.int64)
         if len(self.labels) != len(self.volumes):
-            raise ValueError(f"{len(self.volumes)} volumes but {len(self.labels)} labels")
+            raise DatasetContractError(f"{len(self.volumes)} volumes but {len(self.labels)} labels")
         if self.ids is not None and len(self.ids) != len(self.volumes):
-            raise ValueError(f"{len(self.volumes)} volumes but {len(self.ids)} ids")
+            raise DatasetContractError(f"{len(self.volumes)} volumes but {len(self.ids)} ids")
 
     def __len__(self) -> int:
         return len(self.volumes)
@@ -86,10 +99,10 @@ class VolumeDataset:
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+            raise DatasetContractError(f"task must be one of {TASKS}, got {self.task!r}")
         missing = [s for s in SPLITS if s not in self.splits]
         if missing:
-            raise ValueError(f"dataset {self.name!r} lacks split(s) {missing}")
+            raise DatasetContractError(f"dataset {self.name!r} lacks split(s) {missing}")
 
     @property
     def has_masks(self) -> bool:

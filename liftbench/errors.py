@@ -6,7 +6,10 @@ traceback; every other exception is a defect (or a failed run, recorded as such 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import IntEnum
+from pathlib import Path
 
 
 class ExitCode(IntEnum):
@@ -42,3 +45,20 @@ class CannotLiftError(Exception):
 class UndefinedMetricError(Exception):
     """A metric the protocol selects on is undefined (NaN), e.g. validation AUC of a split holding one
     class: the run fails with the reason rather than keeping an untrained model."""
+
+
+def cannot_write(path: Path | str, flag: str, exc: OSError) -> UsageError:
+    """The usage error for an ``OSError`` while writing ``path`` (a read-only folder, a full disk, a file where
+    a folder should be), naming the path and the flag that chose it: the user picked the place, and a
+    traceback there reads as a bug of ours."""
+    return UsageError(f"cannot write {str(path)!r} ({flag}): {exc.strerror or exc}; "
+                      "choose a folder that is writable and has space")  # fmt: skip
+
+
+@contextmanager
+def writing(path: Path | str, flag: str) -> Iterator[None]:
+    """Run a write of ``path``, turning an ``OSError`` into :func:`cannot_write`'s usage error."""
+    try:
+        yield
+    except OSError as exc:
+        raise cannot_write(path, flag, exc) from None

@@ -131,12 +131,13 @@ def load_dataset(registry: Registry, dataset: str, size: int, data_root: str | N
     the per-volume figures still stand, the totals become "?")."""
     import json
 
-    from liftbench.errors import UsageError
+    from liftbench.checks import load_dataset as checked
+    from liftbench.errors import MissingFileError
 
     entry = registry.get("dataset", dataset)
-    try:
-        return entry.load()(size=size, data_root=data_root, **{**entry.options, **json.loads(options)})
-    except UsageError:
+    try:  # a file that is there but broken, or a plugin's malformed return, is an error here as in the run
+        return checked(entry, size=size, data_root=data_root, options=json.loads(options))
+    except MissingFileError:
         return None
 
 

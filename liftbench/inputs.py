@@ -45,16 +45,24 @@ def remember(slot: str, key: Any, build: Callable[[], Any]) -> Any:
     return value
 
 
+def forget(slot: str) -> None:
+    """Drop what ``slot`` holds: a new plan reads its data afresh (a file may have changed since the last one)."""
+    _memo.pop(slot, None)
+
+
 def dataset_options(entry, given: Mapping[str, Any]) -> dict[str, Any]:
     """What a dataset's loader is called with: the entry's own options, then the run's."""
     return {**entry.options, **given}
 
 
 def load_dataset(entry, size: int, data_root: str | None, given: Mapping[str, Any]):
-    """The dataset ``entry`` at ``size`` with the run's options (``given``), loaded once per grid."""
+    """The dataset ``entry`` at ``size`` with the run's options (``given``), loaded once per grid and checked at
+    the boundary (:func:`liftbench.checks.load_dataset`: a plugin's malformed return names the plugin)."""
+    from liftbench.checks import load_dataset as load_checked
+
     options = dataset_options(entry, given)
     key = (entry.name, size, data_root, json.dumps(options, sort_keys=True, default=str))
-    return remember("dataset", key, lambda: entry.load()(size=size, data_root=data_root, **options))
+    return remember("dataset", key, lambda: load_checked(entry, size=size, data_root=data_root, options=dict(given)))
 
 
 def data_fingerprint(dataset) -> str:

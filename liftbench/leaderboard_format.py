@@ -95,6 +95,19 @@ def _body(table: Table):
 
 # Markdown ------------------------------------------------------------------------------------------
 
+# What Markdown (GitHub's, tables and math included) could read as markup, raw HTML or a cell's end: each is
+# backslash-escaped (CommonMark lets any ASCII punctuation be), so a name such as `<script>`, `a|b` or `x_1_`
+# shows as typed. '-', '.', '(' and ')' stay: they are markup only after a character escaped here or at the
+# start of a line, which no cell or note is.
+_MD_SPECIAL = frozenset("\\`*_{}[]<>#|~$&!+")
+
+
+def md_escape(text: str) -> str:
+    """``text`` as literal Markdown: specials backslash-escaped, line breaks (which end a table row) as spaces."""
+    text = " ".join(str(text).splitlines())
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)
+
+
 
 def _md_cell(cell: Cell | None) -> str:
     if cell is None:
@@ -109,14 +122,15 @@ def to_markdown(tables: list[Table]) -> str:
     parts = []
     for table in tables:
         if len(tables) > 1:
-            parts.append(f"### Protocol: {table.protocol}\n")
-        headers = ["Backbone", "Strategy"] + [f"{d} {metric_name(m)}" for d, m in table.columns]
+            parts.append(f"### Protocol: {md_escape(table.protocol)}\n")
+        headers = ["Backbone", "Strategy"] + [md_escape(f"{d} {metric_name(m)}") for d, m in table.columns]
         body = [
-            [shown, row.label] + [_md_cell(row.cells.get(c)) for c in table.columns] for shown, row, _ in _body(table)
+            [md_escape(shown), md_escape(row.label)] + [_md_cell(row.cells.get(c)) for c in table.columns]
+            for shown, row, _ in _body(table)
         ]
         parts.append(tabulate(body, headers=headers, tablefmt="github", disable_numparse=True) + "\n")
         if table.notes:
-            parts.append("\n".join(f"- {note.replace('*', chr(92) + '*')}" for note in table.notes) + "\n")
+            parts.append("\n".join(f"- {md_escape(note)}" for note in table.notes) + "\n")
     return "\n".join(parts)
 
 
@@ -135,6 +149,7 @@ _TEX = {
     "^": r"\textasciicircum{}",
     "±": r"$\pm$",
     "†": r"$^{\dagger}$",
+    "|": r"\textbar{}",
     "–": "--",
     "≥": r"$\geq$",
     "<": r"$<$",
@@ -143,7 +158,9 @@ _TEX = {
 
 
 def tex_escape(text: str) -> str:
-    return "".join(_TEX.get(ch, ch) for ch in str(text))
+    """``text`` as literal LaTeX: specials as their commands, line breaks (which would end a ``%`` comment or
+    leave a blank line, a paragraph break inside a cell) as spaces."""
+    return "".join(_TEX.get(ch, ch) for ch in " ".join(str(text).splitlines()))
 
 
 def _tex_cell(cell: Cell | None) -> str:
@@ -160,7 +177,7 @@ def to_latex(tables: list[Table]) -> str:
     """A fragment for a document with ``\\usepackage{booktabs}``: one tabular (and its notes) a protocol."""
     parts = []
     for table in tables:
-        lines = [f"% liftbench leaderboard, protocol {table.protocol}"]
+        lines = [f"% liftbench leaderboard, protocol {tex_escape(table.protocol)}"]
         if len(tables) > 1:
             lines.append(rf"\paragraph{{Protocol: {tex_escape(table.protocol)}}}")
         lines.append(r"\begin{tabular}{ll" + "c" * len(table.columns) + "}")
@@ -172,7 +189,7 @@ def to_latex(tables: list[Table]) -> str:
             col += len(metrics)
         lines.append(" & ".join(top) + r" \\")
         lines.append(" ".join(rules))
-        lines.append(" & ".join(["Backbone", "Strategy"] + [metric_name(m) for _, m in table.columns]) + r" \\")
+        lines.append(" & ".join(["Backbone", "Strategy"] + [tex_escape(metric_name(m)) for _, m in table.columns]) + r" \\")
         lines.append(r"\midrule")
         for index, (shown, row, first) in enumerate(_body(table)):
             if first and index:
@@ -217,7 +234,7 @@ def to_html(tables: list[Table]) -> str:
         lines.append("<thead>")
         groups = "".join(f'<th colspan="{len(m)}">{html.escape(d)}</th>' for d, m in table.groups())
         lines.append(f'<tr><th rowspan="2">Backbone</th><th rowspan="2">Strategy</th>{groups}</tr>')
-        lines.append("<tr>" + "".join(f"<th>{metric_name(m)}</th>" for _, m in table.columns) + "</tr>")
+        lines.append("<tr>" + "".join(f"<th>{html.escape(metric_name(m))}</th>" for _, m in table.columns) + "</tr>")
         lines.append("</thead>")
         lines.append("<tbody>")
         for shown, row, _ in _body(table):

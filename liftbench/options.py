@@ -9,11 +9,12 @@ is a usage error naming the option, the value and what would be valid.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from liftbench.errors import UsageError
+from liftbench.names import did_you_mean
 
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
@@ -110,21 +111,26 @@ class Option:
         return self.bounds() if bad else ""
 
 
+def check_declared(given: Iterable[str], declared: Iterable[str], owner: str, *, what: str = "option") -> None:
+    """The one undeclared-option rule: a name no owner declares is a usage error with did-you-mean and the valid
+    names (``owner``: ``protocol 'linear'``, ``protocol(s) linear, featdice``, ``dataset(s) lidc``...)."""
+    declared = set(declared)
+    unknown = [name for name in given if name not in declared and name != "quick"]
+    if unknown:
+        valid = ", ".join(sorted(declared)) or "(none)"
+        raise UsageError(f"{what} {unknown[0]!r} does not apply to {owner}{did_you_mean(unknown[0], declared)} valid: {valid}")
+
+
 def resolve(declared: Mapping[str, Option], given: Mapping[str, Any], *, owner: str, quick: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Declared defaults, then the ``quick`` preset when ``given["quick"]`` is true, then the user's
     values cast to their types. An undeclared name is a usage error naming the valid ones."""
     options = {name: opt.default for name, opt in declared.items()}
     if given.get("quick") and quick:
         options.update(quick)
+    check_declared(given, declared, owner)
     for name, value in given.items():
-        if name == "quick":
-            continue
-        if name not in declared:
-            valid = ", ".join(sorted(declared)) or "(none)"
-            from liftbench.registry import did_you_mean  # here: the registry imports this module
-
-            raise UsageError(f"option {name!r} does not apply to {owner}{did_you_mean(name, declared)} valid: {valid}")
-        options[name] = declared[name].cast(name, value, owner)
+        if name != "quick":
+            options[name] = declared[name].cast(name, value, owner)
     check_relations(declared, options, owner)
     return options
 

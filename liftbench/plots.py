@@ -3,12 +3,15 @@
 Each figure has one panel per metric; bars are the table's rows (strategies) grouped by backbone, with the
 standard deviation over seeds as error bars (none for a single value). Reported rows are hatched. The numbers
 are exactly the leaderboard's (:func:`liftbench.leaderboard.build_tables`), so a plot never disagrees with the
-table beside it. Files are named ``<protocol>_<dataset>.png|svg``; the SVG carries no date, so re-plotting
-unchanged results writes identical SVG files.
+table beside it. Files are named ``<protocol>_<dataset>.png|svg`` (names made safe for a file name: see
+:func:`file_stem`); the SVG carries no date, so re-plotting unchanged results writes identical SVG files.
+Names are drawn as typed: a ``$`` in one is a dollar sign, not the start of mathtext.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -16,16 +19,36 @@ import pandas as pd
 from liftbench.leaderboard import build_tables
 from liftbench.leaderboard_format import metric_name
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
+
+
+def file_stem(*parts: str) -> str:
+    """``parts`` joined by ``_`` as a file name that stays in its folder on every system: a character other
+    than letters, digits and ``._+-`` (``/``, ``\\``, ``:``, a space...) becomes ``-``, and a name that had to
+    change gets a short hash of what it was, so ``a/b`` and ``a-b`` never write the same file. Plain names
+    (``linear_organmnist3d``) are kept exactly."""
+    name = "_".join(str(p) for p in parts)
+    safe = _UNSAFE.sub("-", name)
+    if safe != name or safe.strip(".") == "":
+        safe = f"{safe}-{hashlib.sha1(name.encode('utf-8')).hexdigest()[:8]}"
+    return safe
+
+
+def _literal(text: str) -> str:
+    """``text`` for a matplotlib label: ``$`` escaped, so a name is never parsed as mathtext."""
+    return str(text).replace("$", r"\$")
+
 
 def save(fig, stem: Path, dpi: int = 150) -> list[Path]:
     """Write ``fig`` as PNG and as a dateless SVG (re-plotting unchanged results gives identical SVGs)."""
     import matplotlib.pyplot as plt
 
-    fig.savefig(stem.with_suffix(".png"), dpi=dpi)
+    png, svg = stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".svg")  # a '.' in a name stays
+    fig.savefig(png, dpi=dpi)
     plt.rcParams["svg.hashsalt"] = "liftbench"
-    fig.savefig(stem.with_suffix(".svg"), metadata={"Date": None})
+    fig.savefig(svg, metadata={"Date": None})
     plt.close(fig)
-    return [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    return [png, svg]
 
 
 def plot(frame: pd.DataFrame, out_dir: Path, **selection) -> list[Path]:
@@ -51,7 +74,7 @@ def plot(frame: pd.DataFrame, out_dir: Path, **selection) -> list[Path]:
                 if last is not None and row.backbone != last:
                     x += 0.6  # space between backbone groups
                 positions.append(x)
-                ticks.append(f"{row.backbone}\n{row.label.replace(' (reported)', '*')}")
+                ticks.append(_literal(f"{row.backbone}\n{row.label.replace(' (reported)', '*')}"))
                 last, x = row.backbone, x + 1.0
             for ax, metric in zip(axes, metrics, strict=True):
                 for pos, row in zip(positions, rows, strict=True):
@@ -65,11 +88,11 @@ def plot(frame: pd.DataFrame, out_dir: Path, **selection) -> list[Path]:
                 top = max(values) + 5.0
                 ax.set_ylim(low, min(top, 100.0) if max(values) <= 99.0 else top)
                 ax.set_xticks(positions, ticks, rotation=90, fontsize=7)
-                ax.set_ylabel(f"{metric_name(metric)} (%)")
-                ax.set_title(f"{dataset}, {metric_name(metric)} ({table.protocol})", fontsize=9)
+                ax.set_ylabel(_literal(f"{metric_name(metric)} (%)"))
+                ax.set_title(_literal(f"{dataset}, {metric_name(metric)} ({table.protocol})"), fontsize=9)
             fig.text(0.01, 0.01, "* reported (hatched); error bars: std over seeds", fontsize=6)
             fig.tight_layout()
-            written += save(fig, out / f"{table.protocol}_{dataset}")
+            written += save(fig, out / file_stem(table.protocol, dataset))
     return written
 
 
@@ -93,12 +116,12 @@ def plot_cost(frame: pd.DataFrame, out_dir: Path, metric: str = "auc") -> list[P
         points = group.groupby(["backbone", "strategy"], sort=True).agg(value=("value", "mean"), vps=("volumes_per_second", "median"))
         fig, ax = plt.subplots(figsize=(5.0, 3.6))
         for i, ((backbone, strategy), point) in enumerate(points.iterrows()):
-            ax.scatter(1.0 / point["vps"], 100 * point["value"], color=f"C{i % 10}", label=f"{backbone} {strategy}")
+            ax.scatter(1.0 / point["vps"], 100 * point["value"], color=f"C{i % 10}", label=_literal(f"{backbone} {strategy}"))
         ax.set_xscale("log")
         ax.set_xlabel("seconds per volume (lifted forward)")
-        ax.set_ylabel(f"{metric_name(metric)} (%)")
-        ax.set_title(f"{dataset}: {metric_name(metric)} against cost ({protocol})", fontsize=9)
+        ax.set_ylabel(_literal(f"{metric_name(metric)} (%)"))
+        ax.set_title(_literal(f"{dataset}: {metric_name(metric)} against cost ({protocol})"), fontsize=9)
         ax.legend(fontsize=6, loc="best")
         fig.tight_layout()
-        written += save(fig, out / f"cost_{protocol}_{dataset}_{metric}")
+        written += save(fig, out / file_stem("cost", protocol, dataset, metric))
     return written

@@ -11,7 +11,6 @@ figures have no seeds.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,9 +64,12 @@ def _draw(ax, matrix: Matrix) -> None:
             text = SHORT[test.reason] if test.p_value is None else f"{test.p_value:.3f}"
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if test.significant else "black")
     ax.imshow(colours, interpolation="nearest")
-    ax.set_xticks(range(k), matrix.labels, rotation=90, fontsize=7)
-    ax.set_yticks(range(k), matrix.labels, fontsize=7)
-    ax.set_title(f"{matrix.backbone}, {metric_name(matrix.metric)}", fontsize=8)
+    from liftbench.plots import _literal
+
+    labels = [_literal(label) for label in matrix.labels]
+    ax.set_xticks(range(k), labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(k), labels, fontsize=7)
+    ax.set_title(_literal(f"{matrix.backbone}, {metric_name(matrix.metric)}"), fontsize=8)
 
 
 def plot_pvalues(frame: pd.DataFrame, out_dir: Path, **selection) -> list[Path]:
@@ -77,7 +79,7 @@ def plot_pvalues(frame: pd.DataFrame, out_dir: Path, **selection) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from liftbench.plots import save
+    from liftbench.plots import _literal, file_stem, save
 
     selection.pop("baseline", None)  # every strategy against every other: no baseline
     out = Path(out_dir)
@@ -90,10 +92,10 @@ def plot_pvalues(frame: pd.DataFrame, out_dir: Path, **selection) -> list[Path]:
             fig, axes = plt.subplots(1, len(panels), figsize=(side * len(panels), side + 0.7), squeeze=False)
             for ax, matrix in zip(axes[0], panels, strict=True):
                 _draw(ax, matrix)
-            fig.suptitle(f"{dataset} ({table.protocol}): paired t-test p, row vs column, over common seeds", fontsize=8)
+            fig.suptitle(f"{_literal(dataset)} ({_literal(table.protocol)}): paired t-test p, row vs column, over common seeds", fontsize=8)
             fig.text(0.01, 0.01, f"red: p < {ALPHA}; grey: not tested (n<2: {FEW_SEEDS}; det.: {DETERMINISTIC}; "
                      f"var 0: {CONSTANT})", fontsize=5)  # fmt: skip
             fig.tight_layout(rect=(0, 0.04, 1, 0.95))
             out.mkdir(parents=True, exist_ok=True)
-            written += save(fig, out / re.sub(r"[^\w.-]+", "-", f"pvalues_{table.protocol}_{dataset}"))
+            written += save(fig, out / file_stem("pvalues", table.protocol, dataset))
     return written

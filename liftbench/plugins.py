@@ -29,7 +29,8 @@ import pluggy
 
 from liftbench import hookspecs
 from liftbench.errors import UsageError
-from liftbench.registry import KINDS, PLURAL, PluginError, PluginInfo, Registry, closest
+from liftbench.names import did_you_mean
+from liftbench.registry import KINDS, PLURAL, PluginError, PluginInfo, Registry
 
 GROUP = "liftbench"
 DISABLE_ENV = "LIFTBENCH_DISABLE_PLUGINS"
@@ -117,8 +118,7 @@ def build_plugin_manager(disabled: Iterable[str] = (), extra: Iterable[tuple[str
             info.error = f"Error registering plugin {name!r}: {type(exc).__name__}: {exc}"
     _reject_unknown_hooks(pm, infos)
     for name in sorted(blocked - set(infos)):
-        near = closest(name, list(infos))
-        hint = f"; did you mean {near!r}?" if near else ""
+        hint = did_you_mean(name, infos, ordered=True, otherwise="")
         message = f"cannot disable plugin {name!r}: no such plugin{hint} installed plugins: {', '.join(infos)}"
         if name in asked:
             raise UsageError(message)
@@ -136,8 +136,7 @@ def _reject_unknown_hooks(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]
         except pluggy.PluginValidationError as exc:
             name = pm.get_name(exc.plugin) or str(exc.plugin)
             unknown = [n for n in dir(exc.plugin) if n.startswith("liftbench_") and n not in hooks]
-            near = closest(unknown[0], hooks) if unknown else None
-            hint = f"; did you mean {near!r}?" if near else f"; hooks: {', '.join(hooks)}"
+            hint = did_you_mean(unknown[0] if unknown else "", hooks, ordered=True, otherwise=f"; hooks: {', '.join(hooks)}")
             what = repr(unknown[0]) if unknown else "a hook"
             infos.setdefault(name, PluginInfo(name)).error = f"plugin {name!r} implements unknown hook {what}{hint} (plugin not loaded)"
             pm.unregister(exc.plugin)
@@ -190,9 +189,9 @@ def _call_isolated(pm: pluggy.PluginManager, hook_name: str, infos: dict[str, Pl
         try:
             caller(registrar=registrar)
             return
-        except PluginError:
-            raise
         except Exception as exc:
+            if isinstance(exc, PluginError) and registry.collisions is None:
+                raise  # malformed or colliding: every command stops, except `liftbench list plugins`
             failed = _plugin_in_traceback(exc, owners) or impls[-1].plugin_name
             info = infos.setdefault(failed, PluginInfo(failed))
             message = f"plugin {failed!r} failed to register {PLURAL[kind]}: {type(exc).__name__}: {exc}"
@@ -210,15 +209,20 @@ def _plugin_in_traceback(exc: BaseException, owners: dict) -> str | None:
     return found
 
 
-def build_registry(disabled: Iterable[str] = (), extra: Iterable[tuple[str, object]] = ()) -> Registry:
+def build_registry(disabled: Iterable[str] = (), extra: Iterable[tuple[str, object]] = (), *,
+                   report: bool = False) -> Registry:  # fmt: skip
     """A registry filled by every enabled plugin's registrar hooks, called through the plugin manager.
 
     Each entry records the plugin that registered it (and that plugin's distribution and version), so
-    a name collision can name both plugins and every result row its providers.
+    a name collision can name both plugins and every result row its providers. A collision (or a malformed
+    registration) is a :class:`PluginError`; with ``report`` (``liftbench list plugins``, the command that
+    must show it) it is recorded on the plugin instead — in ``registry.collisions`` too — and the entry left
+    out, so the listing still works.
     """
     pm, infos = build_plugin_manager(disabled, extra)
     registry = Registry()
     registry.plugins = infos
+    registry.collisions = [] if report else None
     registry.plugin_manager = pm
     for kind in KINDS:
         _call_isolated(pm, f"liftbench_register_{PLURAL[kind]}", infos, registry, kind)

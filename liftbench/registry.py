@@ -9,7 +9,6 @@ unknown name with the closest match and the available ones.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 
 from liftbench.entries import ENTRY_TYPES, Entry, PluginError, load_target  # noqa: F401  (re-exported)
 from liftbench.errors import UsageError
+from liftbench.names import closest, did_you_mean, edit_distance  # noqa: F401  (re-exported)
 from liftbench.options import Option
 
 KINDS = ("strategy", "backbone", "dataset", "protocol", "executor", "study")
@@ -28,36 +28,6 @@ PLURAL = {
     "executor": "executors",
     "study": "studies",
 }
-
-
-def edit_distance(a: str, b: str) -> int:
-    """Optimal-string-alignment distance: typos, and swapped neighbours ('pgc' → 'pcg') cost 1."""
-    prev2, prev = None, list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        row = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cost = a[i - 1] != b[j - 1]
-            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + cost)
-            if prev2 is not None and i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                row[j] = min(row[j], prev2[j - 2] + 1)
-        prev2, prev = prev, row
-    return prev[len(b)]
-
-
-def closest(name: str, candidates: list[str]) -> str | None:
-    """The candidate a typo most likely meant: fewest edits, then most similar; None if none is close."""
-    if not candidates:
-        return None
-    scored = sorted(candidates, key=lambda c: (edit_distance(name, c), -difflib.SequenceMatcher(None, name, c).ratio()))
-    best = scored[0]
-    return best if edit_distance(name, best) <= max(1, len(name) // 2) else None
-
-
-def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` when a candidate is close to ``name``, else ``";"`` — to go before a message's
-    ``valid: ...`` list, as every unknown-name message words it."""
-    near = closest(str(name), sorted(candidates))
-    return f"; did you mean {near!r}?" if near else ";"
 
 
 def _check_name(kind: str, name: str) -> str:
@@ -273,6 +243,9 @@ class Registry:
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
         self._lookup: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
         self.plugins: dict[str, PluginInfo] = {}
+        # None: a name collision raises (every command but `liftbench list plugins`); a list: each collision is
+        # recorded here and on the second plugin's PluginInfo, and the second entry is left out
+        self.collisions: list[str] | None = None
 
     def registrar(self, kind: str, plugin: str | Callable[[], str]) -> _Registrar:
         """The registrar handed to the hooks of ``kind``; ``plugin`` names the caller (or says who it is)."""
@@ -295,17 +268,26 @@ class Registry:
         return list(self._entries[kind]).index(key) if key is not None else len(self._entries[kind])
 
     def add(self, entry: Entry) -> None:
-        """Add an entry; a name or alias already taken is an error naming both plugins."""
+        """Add an entry; a name or alias already taken is an error naming both plugins (or, while
+        :attr:`collisions` is a list, recorded there and on the second plugin, and the entry left out)."""
         lookup = self._lookup[entry.kind]
         for key in (entry.name, *entry.aliases):
             owner = lookup.get(key.lower())
             if owner is not None:
                 other = self._entries[entry.kind][owner]
-                raise PluginError(
+                message = (
                     f"{entry.kind} name collision: {key!r} is registered by plugin {other.origin} "
                     f"(as {other.name!r}) and again by plugin {entry.origin} (as {entry.name!r}); "
                     f"uninstall one distribution, or disable one plugin with --disable-plugin or LIFTBENCH_DISABLE_PLUGINS"
-                )
+                    " (liftbench list plugins shows every plugin)"
+                )  # fmt: skip
+                if self.collisions is None:
+                    raise PluginError(message)
+                self.collisions.append(message)
+                info = self.plugins.setdefault(entry.plugin, PluginInfo(entry.plugin))
+                left_out = f"{message.split(';')[0]}; {entry.kind} {entry.name!r} of this plugin left out"
+                info.error = f"{info.error}; {left_out}" if info.error else left_out
+                return
         self._entries[entry.kind][entry.name] = entry
         for key in (entry.name, *entry.aliases):
             lookup[key.lower()] = entry.name
@@ -350,6 +332,6 @@ class Registry:
 
     def _unknown_message(self, kind: str, name: str) -> str:
         close = closest(name.lower(), list(self._lookup[kind]))
-        hint = f"; did you mean {self._lookup[kind][close]!r}?" if close else ""
+        hint = did_you_mean(name, [self._lookup[kind][close]] if close else [])
         available = ", ".join(self.names(kind)) or "(none registered)"
-        return f"unknown {kind} {name!r}{hint or ';'} available: {available}"
+        return f"unknown {kind} {name!r}{hint} available: {available}"

@@ -250,23 +250,24 @@ def write_failed_unless_done(path: Path, write: Callable[[Path], object]) -> str
             tmp.unlink()
 
 
-def write_result(results_dir: Path, run_key: str, rows: list[Mapping[str, Any]]) -> str:
+def write_result(results_dir: Path, run_key: str, rows: list[Mapping[str, Any]], *, attempt: bool = True) -> str:
     """The one write rule, for every executor: an ``ok`` (or ``skipped``) result replaces whatever is there; a
     ``failed`` one is written only where no ``ok``/``skipped`` result is (:func:`write_failed_unless_done`) — a
     failure that meets a kept result goes to ``.attempts/<key>.parquet`` instead, where ``liftbench status``
-    shows it. Returns the status the run's file holds afterwards. The table is built (and so checked against
+    shows it (``attempt=False``: not an attempt — a driver's late word on a job whose result is there — and not
+    kept). Returns the status the run's file holds afterwards. The table is built (and so checked against
     the schema) before anything is written; a folder that cannot be written is a usage error naming it."""
     table = rows_to_table(rows)
     path = run_path(results_dir, run_key)
-    attempt = Path(results_dir) / ATTEMPTS_DIR / f"{run_key}{RUN_SUFFIX}"
+    attempt_path = Path(results_dir) / ATTEMPTS_DIR / f"{run_key}{RUN_SUFFIX}"
     try:
         if rows[0]["status"] != "failed":
             write_atomic(table, path)
-            attempt.unlink(missing_ok=True)  # the run is done again: its old failed attempt is history
+            attempt_path.unlink(missing_ok=True)  # the run is done again: its old failed attempt is history
             return rows[0]["status"]
         kept = write_failed_unless_done(path, lambda tmp: pq.write_table(table, tmp))
-        if kept != "failed":
-            write_atomic(table, attempt)
+        if kept != "failed" and attempt:
+            write_atomic(table, attempt_path)
         return kept
     except OSError as exc:
         raise UsageError(f"cannot write the result of run {run_key} to {str(path.parent)!r}: "

@@ -23,13 +23,14 @@ import pyarrow as pa
 
 from liftbench.entries import BackboneEntry, DatasetEntry, Entry, ProtocolEntry, StrategyEntry
 from liftbench.errors import UsageError
-from liftbench.inputs import data_fingerprint, load_dataset, weights_identity
+from liftbench.inputs import data_fingerprint, forget, load_dataset, weights_identity
 from liftbench.lifting.planes import parse_schedule, schedule_text
 from liftbench.memory import RunPeakMemory
-from liftbench.options import resolve
+from liftbench.options import check_declared, resolve
 from liftbench.protocols.context import ProtocolResult, RunContext, RunSpec
+from liftbench.protocols.features import start_refreshing
 from liftbench.provenance import now, provenance
-from liftbench.registry import Registry, did_you_mean
+from liftbench.registry import Registry
 from liftbench.results import (
     check_run_file,
     check_writable,
@@ -92,12 +93,7 @@ def options_per_protocol(protocols: Sequence[ProtocolEntry], options: dict[str, 
     """Each protocol's resolved options: its declared defaults (and ``quick`` preset), overridden by the
     given options it declares, cast to their types. These key its runs, so a changed default reruns
     them. An option no selected protocol declares is a user mistake, caught before anything runs."""
-    declared = {name for p in protocols for name in p.options}
-    unknown = [k for k in options if k not in declared and k != "quick"]
-    if unknown:
-        valid = ", ".join(sorted(declared)) or "(none)"
-        raise UsageError(f"option {unknown[0]!r} does not apply to protocol(s) {', '.join(p.name for p in protocols)}"
-                         f"{did_you_mean(unknown[0], declared)} valid: {valid}")
+    check_declared(options, {name for p in protocols for name in p.options}, f"protocol(s) {', '.join(p.name for p in protocols)}")
     return {
         p.name: resolve(p.options, {k: v for k, v in options.items() if k in p.options or k == "quick"}, owner=f"protocol {p.name!r}", quick=p.quick)
         for p in protocols
@@ -119,11 +115,7 @@ def check_dataset_options(datasets: Sequence[DatasetEntry], given: dict[str, Any
     if any(d.parameters is None for d in datasets):
         return
     declared = {name for d in datasets for name in d.parameters}
-    unknown = [k for k in given if k not in declared]
-    if unknown:
-        names = ", ".join(d.name for d in datasets)
-        raise UsageError(f"dataset option {unknown[0]!r} does not apply to dataset(s) {names}"
-                         f"{did_you_mean(unknown[0], declared)} valid: {', '.join(sorted(declared)) or '(none)'}")
+    check_declared(given, declared, f"dataset(s) {', '.join(d.name for d in datasets)}", what="dataset option")
 
 
 def _dtype_used(ctx: RunContext) -> dict[str, str]:
@@ -163,6 +155,7 @@ def plan(
     data_opts = {name: json.dumps(params, sort_keys=True) for name, params in data_params.items()}
     sizes = {dataset.name: size_for(dataset, size) for dataset in datasets}
     weights_ids = {backbone.name: weights_identity(backbone, weights) for backbone in backbones}
+    forget("dataset")  # the data as it is now, not as an earlier plan in this process read it
     data_ids = {d.name: data_identity(d, sizes[d.name], data_root, data_params[d.name]) for d in datasets}
     runs = []
     for dataset in datasets:
@@ -282,18 +275,19 @@ class ExecutionContext:
         """Record ``run`` as failed with ``reason`` without running it (its job died: time-out, node
         failure, ``scancel``, a worker that crashed), so ``--retry-failed`` finds it."""
         self.log(f"FAILED {run.spec.label()}: {reason.splitlines()[0] if reason else ''}")
-        return self._finish(run, [{**self._base_row(run.spec, run.key), "status": "failed", "error": reason}], None)
+        return self._finish(run, [{**self._base_row(run.spec, run.key), "status": "failed", "error": reason}], None, attempt=False)
 
-    def _finish(self, run: PlannedRun, rows: list[dict], result: ProtocolResult | None) -> str:
+    def _finish(self, run: PlannedRun, rows: list[dict], result: ProtocolResult | None, attempt: bool = True) -> str:
         """Write the run's rows by the one write rule (:func:`~liftbench.results.write_result`): ok replaces,
         failed never replaces ok. A failure that met a kept result counts as ``rerun failed`` (the command
-        exits 1) and is kept in ``.attempts/`` for ``liftbench status``."""
+        exits 1) and is kept in ``.attempts/`` for ``liftbench status``; ``attempt=False`` (a failure recorded
+        without running: a job that ended) that meets a kept result is no failure at all."""
         if result is not None and result.probabilities is not None:
             rows_to_table(rows)  # a row the schema refuses fails before any file is written
             table = pa.Table.from_pandas(result.probabilities, preserve_index=False)
             write_atomic(table, self.results_dir / "probabilities" / f"{run.key}.parquet")
-        status = write_result(self.results_dir, run.key, rows)  # last: its presence means the run is complete
-        if rows[0]["status"] == "failed" and status != "failed":
+        status = write_result(self.results_dir, run.key, rows, attempt=attempt)  # last: its presence = complete
+        if rows[0]["status"] == "failed" and status != "failed" and attempt:
             first = (rows[0].get("error") or "").strip().splitlines()
             self.log(f"{run.spec.label()}: kept the {status} result that is already there, not this failure"
                      + (f" ({first[0]})" if first else ""))
@@ -307,6 +301,7 @@ class ExecutionContext:
 def execute(runs: list[PlannedRun], executor: Entry, ctx: ExecutionContext, *, force: bool = False, retry_failed: bool = False) -> list[PlannedRun]:
     """Run what has no result yet (all with ``force``; failed ones too with ``retry_failed``)."""
     check_writable(ctx.results_dir)
+    start_refreshing()
     statuses = existing_statuses(ctx.results_dir, log=ctx.log, move=True)
     statuses = {} if force else statuses
     todo = [r for r in runs if r.key not in statuses or (retry_failed and statuses[r.key] == "failed")]

@@ -11,6 +11,7 @@ missing name errors only when that study runs. The format is documented in ``doc
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
@@ -19,7 +20,7 @@ from typing import Any
 
 from liftbench.devices import device_of  # noqa: F401  (re-exported: studies check their device)
 from liftbench.errors import UsageError
-from liftbench.registry import did_you_mean
+from liftbench.names import did_you_mean
 
 try:
     import tomllib
@@ -274,7 +275,9 @@ def parse_study(data: Mapping[str, Any], *, source: str = "", name: str | None =
     """A :class:`Study` from a parsed TOML document (names unchecked); ``name`` is the default name."""
     where = _where(source)
     _check_keys(data, STUDY_KEYS, where)
-    grids = data.get("grid", [{}])
+    if "grid" not in data:  # never a silent default grid: the file would run something nobody wrote down
+        raise UsageError(f"{where} has no [[grid]] table; a study needs at least one (docs/studies.md)")
+    grids = data["grid"]
     grids = [grids] if isinstance(grids, dict) else grids
     if not isinstance(grids, list) or not grids:
         raise UsageError(f"{where}: give at least one [[grid]] table")
@@ -303,13 +306,20 @@ def parse_text(text: str, *, source: str = "", name: str | None = None) -> Study
     return parse_study(data, source=source, name=name)
 
 
+def _not_utf8(what: str, exc: UnicodeDecodeError) -> UsageError:
+    return UsageError(f"{what} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                      "TOML files are UTF-8: save it as UTF-8")  # fmt: skip
+
+
 def read_study(path: Path | str) -> Study:
-    """The study in a TOML file; a missing or unreadable file is a usage error naming it."""
+    """The study in a TOML file; a missing, unreadable or non-UTF-8 file is a usage error naming it."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read study file {str(path)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(f"study file {str(path)!r}", exc) from None
     return parse_text(text, source=str(path))
 
 
@@ -333,32 +343,56 @@ def read_study_target(target: str, *, name: str, origin: str = "") -> Study:
         text = files(package).joinpath(relative).read_text(encoding="utf-8")
     except (ModuleNotFoundError, OSError) as exc:
         raise UsageError(f"study {name!r} from plugin {origin or '?'}: cannot read {target}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(f"study {name!r} from plugin {origin or '?'} ({target})", exc) from None
     return replace(parse_text(text, source=f"{name} ({target})", name=name), name=name)
 
 
 def folder_study(folder: Path) -> tuple[Study | None, str | None, str]:
     """The study recorded in ``folder/study.toml``: ``(study, text, problem)`` — ``(None, None, "")`` without
-    one, ``(None, text, why)`` when it cannot be read as a study. The one reader of a folder's record."""
+    one, ``(None, text, why)`` when it cannot be read as a study (bytes that are not UTF-8 are shown replaced).
+    The one reader of a folder's record."""
     path = Path(folder) / STUDY_FILE
     if not path.is_file():
         return None, None, ""
-    text = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, data.decode("utf-8", errors="replace"), str(_not_utf8(f"study {path}", exc))
     try:
         return parse_text(text, source=str(path)), text, ""
     except UsageError as exc:
         return None, text, str(exc)
 
 
-def citation(folder: Path, scheduled: Collection[str] | None = None) -> str:
+def rerun_command(study_file: Path | str) -> str:
+    """The command that runs a recorded study again, its path shell-quoted (a folder named ``my results`` or
+    ``a;b`` pastes as one argument)."""
+    return f"liftbench run --study {shlex.quote(str(study_file))}"
+
+
+def citation(folder: Path, scheduled: Collection[str] | None = None, *, rerun: str | None = None,
+             plain: bool = False) -> str:  # fmt: skip
     """The Markdown line a committed leaderboard carries to say how it was made: the study file in its folder
     and the command that runs it again ('' without one). Built from the file's content, never from the path
     the command was given, so the same results render the same line from anywhere; ``scheduled`` (the
-    strategies that take a schedule, as :meth:`Grid.cells` takes it) makes its run count exact."""
+    strategies that take a schedule, as :meth:`Grid.cells` takes it) makes its run count exact.
+
+    ``rerun`` is the study file's path as the reader reaches it (``liftbench status`` passes the folder it was
+    given, which is right after a copy or rename); without it the folder's recorded ``results``. ``plain``:
+    text for a terminal (the path instead of a link, no code spans)."""
+    from liftbench.leaderboard_format import md_escape
+
     study, text, problem = folder_study(folder)
+    shown = (rerun or STUDY_FILE) if plain else f"[`{STUDY_FILE}`]({STUDY_FILE})"
     if study is None:
-        return f"Made by [`{STUDY_FILE}`]({STUDY_FILE}) (unreadable: {problem}).\n\n" if text is not None else ""
-    rerun = f"{study.results.rstrip('/')}/{STUDY_FILE}"
+        if text is None:
+            return ""
+        return f"Made by {shown} (unreadable: {problem if plain else md_escape(problem)}).\n\n"
+    command = rerun_command(rerun or f"{study.results.rstrip('/')}/{STUDY_FILE}")
+    code = (lambda s: s) if plain else (lambda s: f"`{s}`" if "`" not in s else md_escape(s))
     return (
-        f"Made by the study [`{STUDY_FILE}`]({STUDY_FILE}) (`{study.name}`, {study.runs(scheduled)} runs); "
-        f"`liftbench run --study {rerun}` runs it again.\n\n"
+        f"Made by the study {shown} ({code(study.name)}, {study.runs(scheduled)} runs); "
+        f"{code(command)} runs it again.\n\n"
     )

@@ -8,11 +8,15 @@ and exit status 2 as the command line. The resolved study (registered names inst
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 from liftbench.errors import UsageError
-from liftbench.registry import Registry, closest
+from liftbench.names import did_you_mean
+from liftbench.registry import Registry
 from liftbench.study import STUDY_FILE, Grid, Layout, Study, device_of, folder_study
 
 
@@ -69,8 +73,7 @@ def resolve_layout(layout: Layout, registry: Registry) -> Layout:
 
     for metric in layout.metrics or ():
         if metric not in METRIC_NAMES:
-            near = closest(metric, list(METRIC_NAMES))  # in the leaderboard's order: 'acu' is nearest 'auc'
-            hint = f"; did you mean {near!r}?" if near else ";"
+            hint = did_you_mean(metric, METRIC_NAMES, ordered=True)  # in the leaderboard's order
             raise UsageError(f"[leaderboard]: unknown metric {metric!r}{hint} valid: {', '.join(METRIC_NAMES)}")
     try:
         protocols = tuple(p.name for p in registry.resolve("protocol", layout.protocols)) if layout.protocols else None
@@ -176,13 +179,33 @@ def merged(existing: Study | None, study: Study) -> Study:
     return replace(study, grids=tuple(kept + new), results=existing.results)
 
 
-def record(study: Study, results_dir: Path) -> Path:
-    """Write the resolved study into ``results_dir/study.toml`` (atomically), merged with what is there."""
+def _set_aside(path: Path) -> Path:
+    """Move an unreadable record to ``study.toml.unreadable-<UTC time>`` beside it (never over another)."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    aside, n = path.with_name(f"{path.name}.unreadable-{stamp}"), 2
+    while aside.exists():
+        aside, n = path.with_name(f"{path.name}.unreadable-{stamp}-{n}"), n + 1
+    path.rename(aside)
+    return aside
+
+
+def _warn(message: str) -> None:
+    print(f"liftbench: warning: {message}", file=sys.stderr)
+
+
+def record(study: Study, results_dir: Path, warn: Callable[[str], None] = _warn) -> Path:
+    """Write the resolved study into ``results_dir/study.toml`` (atomically), merged with what is there.
+
+    A record that cannot be read (not TOML, not UTF-8, not a study) is never overwritten: the grids it holds
+    would be lost without a word. It is moved aside, byte for byte, and ``warn`` says where."""
     from liftbench.results import write_text_atomic
     from liftbench.study_toml import dumps
 
     path = Path(results_dir) / STUDY_FILE
-    existing = folder_study(results_dir)[0]  # None when unreadable: the study that just ran replaces it
+    existing, old_text, problem = folder_study(results_dir)
+    if existing is None and old_text is not None:
+        aside = _set_aside(path)
+        warn(f"{path} could not be read ({problem.splitlines()[0]}); kept it as {aside} and wrote a new one")
     text = dumps(replace(merged(existing, study), source=""))
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
         write_text_atomic(path, text)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import functools
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import medmnist
@@ -60,13 +62,34 @@ def _info(flag: str) -> dict:
     return info
 
 
-def _missing_message(flag: str, size: int, root: Path, info: dict) -> str:
+def _release(flag: str, size: int, root: Path, info: dict, *, replace: bool = False) -> str:
+    """Where the file comes from: the sentences every message about it ends with (``replace``: for a file
+    that is there, which medmnist would not download over)."""
     name = file_name(flag, size)
+    fetch = "delete it and let medmnist fetch it" if replace else "let medmnist fetch it"
     return (
-        f"MedMNIST dataset {flag} ({info['python_class']}) at size {size} is not on disk: file {name} was not "
-        f"found in the folder {root}. Download it from {info['url' + size_flag(size)]} "
-        f"(MD5 {info['MD5' + size_flag(size)]}) and put it in {root} (as {root / name}), or let medmnist fetch "
-        f"it by passing download=True. To use another folder, pass --data-root or set {ENV_ROOT}."
+        f"{'Replace it: download' if replace else 'Download'} it from {info['url' + size_flag(size)]} "
+        f"(MD5 {info['MD5' + size_flag(size)]}) and put it in {root} (as {root / name}), or {fetch} by passing "
+        f"download=True. To use another folder, pass --data-root or set {ENV_ROOT}."
+    )
+
+
+def _missing_message(flag: str, size: int, root: Path, info: dict) -> str:
+    return (
+        f"MedMNIST dataset {flag} ({info['python_class']}) at size {size} is not on disk: file {file_name(flag, size)} "
+        f"was not found in the folder {root}. " + _release(flag, size, root, info)
+    )
+
+
+def _bad_file(flag: str, size: int, root: Path, problem: str) -> UsageError:
+    """A file that is there but is not the release: a one-paragraph error naming it and what is wrong."""
+    info = _info(flag)
+    path = root / file_name(flag, size)
+    return UsageError(
+        f"{path} is not a usable MedMNIST file: {problem}. It should be the {flag} ({info['python_class']}) release "
+        f"at size {size}: arrays {{train,val,test}}_images uint8 (N, {size}, {size}, {size}) and "
+        f"{{train,val,test}}_labels (N, 1) of integers 0..{len(info['label']) - 1}. "
+        + _release(flag, size, root, info, replace=True)
     )
 
 
@@ -121,23 +144,49 @@ def _read_split(flag: str, size: int, root: str, split: str, download: bool = Fa
     return ds.imgs, ds.labels
 
 
+def _read_checked(flag: str, size: int, root: str, split: str, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_read_split`, with a file that cannot be read or does not hold this split at this size as a
+    :class:`UsageError` naming it (a truncated download is a ``BadZipFile`` deep inside numpy otherwise)."""
+    try:
+        images, labels = _read_split(flag, size, root, split)
+        images, labels = np.asarray(images), np.asarray(labels)
+    except KeyError:
+        found = _keys(Path(root) / file_name(flag, size))
+        missing = [key for key in (f"{split}_images", f"{split}_labels") if key not in found]
+        raise _bad_file(flag, size, Path(root), f"it has no array {' or '.join(map(repr, missing))} "
+                        f"(found: {', '.join(sorted(found)) or 'none'})") from None  # fmt: skip
+    except (OSError, ValueError, EOFError, IndexError, TypeError, zipfile.BadZipFile, zlib.error) as exc:
+        detail = " ".join(str(exc).split())[:200]
+        raise _bad_file(flag, size, Path(root), f"it cannot be read as an npz archive ({type(exc).__name__}: {detail})") from None
+    if images.dtype != np.uint8 or images.shape[1:] != (size,) * 3 or images.ndim != 4:
+        raise _bad_file(flag, size, Path(root), f"{split}_images is {images.dtype} {images.shape}, not uint8 (N, {size}, {size}, {size})")
+    if not len(images):
+        raise _bad_file(flag, size, Path(root), f"the {split} split is empty ({split}_images holds 0 volumes)")
+    if labels.dtype.kind not in "biu" or labels.size != len(images) or labels.ndim not in (1, 2):
+        raise _bad_file(flag, size, Path(root), f"{split}_labels is {labels.dtype} {labels.shape}, not {len(images)} integer labels (N, 1)")
+    labels = labels.reshape(-1).astype(np.int64)
+    outside = np.unique(labels[(labels < 0) | (labels >= classes)])
+    if len(outside):
+        raise _bad_file(flag, size, Path(root), f"{split}_labels holds {', '.join(map(str, outside[:5]))}, outside 0..{classes - 1}")
+    return images, labels
+
+
+def _keys(path: Path) -> list[str]:
+    """The arrays an npz file holds (none if it cannot even list them)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return list(npz.files)
+    except Exception:  # only informs the message about the key medmnist did not find
+        return []
+
+
 @functools.lru_cache(maxsize=16)
 def _load_cached(flag: str, size: int, root: str, _mtime_ns: int, _nbytes: int) -> VolumeDataset:
     """Read all splits. The file stamp in the key makes a replaced file be read again."""
     info = _info(flag)
     splits = {}
     for split in SPLITS:
-        images, labels = _read_split(flag, size, root, split)
-        images = np.asarray(images)
-        if images.dtype != np.uint8 or images.ndim != 4:
-            raise ValueError(
-                f"{Path(root) / file_name(flag, size)}: {split}_images must be uint8 (N, D, H, W), got {images.dtype} {images.shape}"
-            )
-        labels = np.asarray(labels).reshape(-1).astype(np.int64)
-        if len(labels) and (labels.min() < 0 or labels.max() >= len(info["label"])):
-            raise ValueError(
-                f"{Path(root) / file_name(flag, size)}: {split}_labels outside 0..{len(info['label']) - 1}"
-            )
+        images, labels = _read_checked(flag, size, root, split, len(info["label"]))
         splits[split] = VolumeSplit(volumes=images[:, None], labels=labels)
     label_names = tuple(info["label"][str(k)] for k in range(len(info["label"])))
     return VolumeDataset(

@@ -114,5 +114,8 @@ def load(size: int = 32, data_root: str | None = None, seed: int = 0, n_train: i
     if int(size) < 16:
         raise UsageError(f"synthetic volumes need size >= 16 (one 16-pixel patch); got {size}")
     counts = {"train": n_train, "val": n_val, "test": n_test}
-    resolved = tuple((name, int(counts[name] or DEFAULT_COUNTS[name])) for name in ("train", "val", "test"))
+    resolved = tuple((name, DEFAULT_COUNTS[name] if counts[name] is None else int(counts[name])) for name in counts)
+    too_few = [f"n_{name}={count}" for name, count in resolved if count < 1]
+    if too_few:  # 0 is not "the default": it would be recorded as asked while another count is used
+        raise UsageError(f"synthetic split sizes must be >= 1; got {', '.join(too_few)}")
     return _load(int(size), int(seed), resolved)

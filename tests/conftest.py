@@ -146,6 +146,13 @@ def one_torch_thread():
         yield
 
 
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    """Every test's feature cache is its own (``$LIFTBENCH_CACHE`` under its tmp_path): no test reads another's
+    features, and none writes into the user's ~/.cache."""
+    monkeypatch.setenv("LIFTBENCH_CACHE", str(tmp_path / "cache"))
+
+
 @pytest.fixture(scope="module")
 def registry():
     """The installed plugins plus liftbench.testing's tiny backbones (``tiny-vit``, ``tiny-cnn``)."""

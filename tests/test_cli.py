@@ -19,10 +19,6 @@ TINY = ["--dataset-opt", "n_train=12", "--dataset-opt", "n_val=6", "--dataset-op
 QUICK = ["--weights", "random", "--quick", "--iterations", "20", "--warmup", "2", "--no-leaderboard"]
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIFTBENCH_CACHE", str(tmp_path / "cache"))
-
 
 def run_cli(*args: str) -> int:
     return main(list(args))
@@ -53,9 +49,9 @@ def test_second_seed_reuses_the_feature_cache(tmp_path, capsys):
     out = tmp_path / "study"
     args = ["run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "pcg", "--results", str(out), *TINY, *QUICK]
     run_cli(*args, "--seeds", "1")
-    assert "feature cache miss" in capsys.readouterr().out
-    run_cli(*args, "--seeds", "2")
-    assert "feature cache hit" in capsys.readouterr().out
+    assert "feature cache" not in capsys.readouterr().out  # the console is calm: one bar and the summary
+    run_cli(*args, "--seeds", "2", "-v")
+    assert "feature cache hit" in capsys.readouterr().out  # -v: per-run details
 
 
 def test_killed_run_resumes_with_exactly_one_result_per_run(tmp_path):
@@ -164,8 +160,16 @@ def test_list_shows_every_kind_with_providers(capsys):
     out = capsys.readouterr().out
     for name in ("pcg", "acs", "vits", "resnet50", "organ", "synthetic", "linear", "featdice", "local"):
         assert name in out
-    assert "builtin-strategies (liftbench" in out and "identical to pcg" in out
+    assert "builtin-strategies" in out
+    assert max(len(line) for line in out.splitlines()) <= 100  # fits a 100-column terminal
     assert run_cli("list", "colours") == 2
+    capsys.readouterr()
+    assert run_cli("list", "protocols", "linear") == 0  # one entry in full: provider, options with ranges
+    detail = capsys.readouterr().out
+    assert "plugin: builtin-protocols (liftbench" in detail and max(len(line) for line in detail.splitlines()) <= 100
+    assert next(line for line in detail.splitlines() if line.startswith("lr ")).split()[1:4] == ["float", "0.001", ">"]
+    assert run_cli("list", "strategies", "pcm") == 0 and "identical to pcg" in capsys.readouterr().out
+    assert run_cli("list", "protocols", "linaer") == 2 and "did you mean 'linear'?" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("fmt", ["md", "latex", "html", "csv"])

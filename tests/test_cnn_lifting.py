@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 
 import pytest
+import timm
 import torch
 import torch.nn.functional as F
 from mutations import assert_caught, assert_close_to, mutated
@@ -25,7 +26,6 @@ from liftbench.lifting.cnn_slice2d import Slice2DCNN
 from liftbench.lifting.cnn_volume import batch_norm_5d, conv_geometry
 from liftbench.lifting.planes import parse_schedule
 
-timm = pytest.importorskip("timm")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 STRATEGIES = ("2d", "3d", "acs", "pcm", "pcg")
@@ -440,7 +440,7 @@ ACS_CASES = [
 
 
 def _acs_oracle_case(cin, cout, k, s, p, d, g, size):
-    acsconv = pytest.importorskip("acsconv.operators")
+    import acsconv.operators as acsconv  # a test dependency: the independent ACS oracle
     torch.manual_seed(cin + cout + k + s + p + d + g)
     conv = nn.Conv2d(cin, cout, k, s, p, d, g)
     oracle = acsconv.ACSConv(cin, cout, k, s, p, d, g)
@@ -576,7 +576,7 @@ def test_bad_layers_are_refused_at_lift_time_and_nothing_stays_patched():
 
 
 def test_torchvision_resnet(nontrivial_weights, monkeypatch, request):
-    torchvision = pytest.importorskip("torchvision")
+    import torchvision
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = nontrivial_weights(torchvision.models.resnet18(weights=None))

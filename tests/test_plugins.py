@@ -127,7 +127,7 @@ class EveryHookPlugin:
 
 
 def test_example_pyproject_matches_the_dist_info_the_tests_write():
-    tomllib = pytest.importorskip("tomllib")
+    import tomllib
     project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     name, version, eps = EXAMPLE_DIST
     assert (project["name"], project["version"]) == (name, version)
@@ -156,7 +156,7 @@ def test_example_dataset_is_deterministic_binary_with_masks(monkeypatch):
 
 
 def test_example_mip_lifters_give_one_vector_per_volume(monkeypatch):
-    timm = pytest.importorskip("timm")
+    import timm
     import torch
 
     from liftbench.errors import CannotLiftError
@@ -186,10 +186,14 @@ def test_third_party_plugin_lists_and_runs(tmp_path):
     listed = cli("list", "strategies", paths=paths, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if line.startswith("mip "))
-    assert row.rstrip().endswith("example (liftbench-example-plugin 0.1.0)")
+    assert row.rstrip().endswith(" example")
+    detail = cli("list", "strategies", "mip", paths=paths, cwd=tmp_path)
+    assert "plugin: example (liftbench-example-plugin 0.1.0)" in detail.stdout, detail.stderr
     studies = cli("list", "studies", paths=paths, cwd=tmp_path)  # its study file, read from the package's data
     row = next(line for line in studies.stdout.splitlines() if line.startswith("spheres-mip "))
-    assert " 6 " in row and "protocol nearest-centroid; auc,acc; baseline 2d" in row, studies.stdout + studies.stderr
+    assert " 6 " in row, studies.stdout + studies.stderr
+    study = cli("list", "studies", "spheres-mip", paths=paths, cwd=tmp_path).stdout
+    assert "runs: 6" in study and "protocol nearest-centroid; auc,acc; baseline 2d" in " ".join(study.split()), study
 
     results, cache = tmp_path / "results", tmp_path / "cache"
     done = cli(
@@ -378,7 +382,7 @@ def test_every_registered_entry_loads(entry):
     if entry.kind == "backbone":
         assert entry.family in ("vit", "cnn") and entry.architecture
         if entry.target == "liftbench.backbones:create_timm_backbone":
-            timm = pytest.importorskip("timm")
+            import timm
             assert entry.options["model_name"] in _timm_models(timm), entry.options["model_name"]
 
 
@@ -547,3 +551,13 @@ def test_version_and_exit_codes(capsys):
         main(["--version"])
     assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("liftbench 0.")
     assert main(["run", "--strategies", "pgc"]) == ExitCode.USAGE == 2
+
+
+def test_the_builtin_list_is_exactly_the_entry_points_pyproject_declares():
+    """``liftbench_plugins.BUILTINS`` (used by a bare source checkout) and ``pyproject.toml``'s entry points are
+    two spellings of one list: a plugin added to one and not the other fails here."""
+    import tomllib
+    from liftbench_plugins import BUILTINS
+
+    declared = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    assert declared["project"]["entry-points"]["liftbench"] == BUILTINS

@@ -57,8 +57,16 @@ def test_bf16_features_of_the_builtins_stay_close_to_fp32(backbone):
         assert cos.min() > 0.9995, (strategy, float(cos.min()))
 
 
-def test_the_gate_decisions_are_the_ones_measured(registry):
-    assert not registry.get("backbone", "vit-tiny-shapes").bf16 and not registry.get("backbone", "resnet-tiny-shapes").bf16
+def test_auto_picks_bf16_only_for_gated_backbones_on_native_hardware(registry, monkeypatch):
+    """``--dtype auto`` follows the gate: the built-ins failed its probe half (below), so they stay fp32 even on
+    bf16-native hardware, while a gated backbone there gets bf16 and an explicit choice always wins."""
+    import liftbench.precision as precision
+
+    monkeypatch.setattr(precision, "native_bf16", lambda device: device.startswith("cuda"))
+    for name in ("vit-tiny-shapes", "resnet-tiny-shapes"):
+        assert precision.resolve_dtype("auto", "cuda", registry.get("backbone", name).bf16) == "fp32"
+    assert precision.resolve_dtype("auto", "cuda", True) == "bf16" and precision.resolve_dtype("auto", "cpu", True) == "fp32"
+    assert precision.resolve_dtype("bf16", "cpu", False) == "bf16"
 
 
 def test_the_probe_half_of_the_gate_fails_for_the_builtin_vit(registry, tmp_path):

@@ -21,10 +21,6 @@ from liftbench.results import read_results
 TINY_DATA = ["--size", "32", "--dataset-opt", "n_train=12", "--dataset-opt", "n_val=6", "--dataset-opt", "n_test=6"]
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIFTBENCH_CACHE", str(tmp_path / "cache"))
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -180,7 +176,7 @@ def test_finetune_bf16_checkpointing_and_accumulation_run_on_cpu(registry, tmp_p
 
 
 def test_finetune_checkpoint_on_a_cnn_is_ignored_with_a_note(registry, tmp_path):
-    ctx = _context(registry, tmp_path, "finetune", backbone="tiny-cnn", strategy="2d", checkpoint=True, iterations=1)
+    ctx = _context(registry, tmp_path, "finetune", backbone="tiny-cnn", strategy="2d", checkpoint=True, iterations=1, warmup=0)
     result = finetune.run(ctx)
     assert any("no activation checkpointing" in line for line in ctx.logged)
     assert ("test", "auc") in _metrics(result)

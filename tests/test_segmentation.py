@@ -175,11 +175,15 @@ def test_selection_on_test_is_recorded(registry, tmp_path):
 
 
 def test_classification_protocols_skip_segmentation_only_datasets(registry, tmp_path):
+    from seg_files import write_lidc, write_mmwhs
+
     from liftbench.runner import plan
 
+    write_lidc(tmp_path, n_train=2, n_test=1)
+    write_mmwhs(tmp_path, "CT")
     runs = plan(registry, datasets=registry.resolve("dataset", "lidc,mmwhs-ct"), backbones=registry.resolve("backbone", "tiny-vit"),
                 strategies=registry.resolve("strategy", "2d"), protocols=registry.resolve("protocol", "linear,seg-linear"),
-                seeds=[0], size=None, weights="random")  # fmt: skip
+                seeds=[0], size=None, weights="random", data_root=str(tmp_path))  # fmt: skip
     sizes = {r.spec.dataset: r.spec.size for r in runs}
     assert sizes == {"lidc": 160, "mmwhs-ct": 64}
     reasons = {(r.spec.dataset, r.spec.protocol): r.skip_reason for r in runs}

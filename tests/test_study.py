@@ -54,10 +54,6 @@ def registry():
     return build_registry()
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIFTBENCH_CACHE", str(tmp_path / "cache"))
-
 
 def test_a_full_study_file_is_read_resolved_and_written_back_identically(registry):
     study = parse_text(FULL, source="full.toml")
@@ -200,7 +196,10 @@ def test_list_studies_shows_runs_and_layout(capsys):
     assert main(["list", "studies"]) == 0
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if line.startswith("paper-table1 "))
-    assert " 480 " in line and "protocol table1-probe; auc,acc; baseline 2d; with reported" in line
+    assert " 480 " in line
+    assert main(["list", "studies", "paper-table1"]) == 0
+    detail = " ".join(capsys.readouterr().out.split())
+    assert "runs: 480" in detail and "protocol table1-probe; auc,acc; baseline 2d; with reported" in detail
     assert next(line for line in out.splitlines() if line.startswith("demo ")).split().count("30") == 1
 
 

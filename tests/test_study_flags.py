@@ -24,10 +24,6 @@ checkpoint = true
 """
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIFTBENCH_CACHE", str(tmp_path / "cache"))
-
 
 def test_protocol_flag_drops_the_options_only_the_old_protocols_had(tmp_path, capsys):
     assert main(["run", "--study", "demo", "--protocol", "featdice", "--dry-run"]) == 0

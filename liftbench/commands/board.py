@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from liftbench.errors import ExitCode, UsageError
+from liftbench.errors import ExitCode, UsageError, cannot_write, writing
 from liftbench.results import read_results, write_text_atomic
 
 
@@ -74,8 +74,10 @@ def write_plots(results_root: Path) -> None:
         try:
             written = plot(frame, folder / "plots", metrics=None) + plot_cost(frame, folder / "plots")
             written += plot_pvalues(frame, folder / "plots", metrics=None)
-        except UsageError:
+        except UsageError:  # nothing to plot
             continue
+        except OSError as exc:
+            raise cannot_write(folder / "plots", "--write", exc) from None
         print(f"wrote {len(written)} plot files in {folder / 'plots'}")
 
 
@@ -118,7 +120,8 @@ def leaderboard_command(args) -> int:
         combine=args.combine,
     )
     if args.out:
-        out = write_text_atomic(Path(args.out), text)
+        with writing(args.out, "--out"):
+            out = write_text_atomic(Path(args.out), text)
         print(f"wrote {out}")
     else:
         print(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shlex
 import sys
 from pathlib import Path
@@ -65,19 +66,36 @@ def _require_device(device: str, study) -> None:
                          "give the executor that runs it there, e.g. --executor slurm)") from None
 
 
+class _TqdmHandler(logging.Handler):
+    """Log records printed between progress-bar redraws (``tqdm.write``), not through them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm.write(self.format(record))
+
+
+def _console(verbosity: int) -> None:
+    """One progress bar and the summary by default; per-run details with -v, debug with -vv."""
+    logger = logging.getLogger("liftbench")
+    logger.handlers = [h for h in logger.handlers if not isinstance(h, _TqdmHandler)]
+    if verbosity:
+        logger.addHandler(_TqdmHandler())
+    logger.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO if verbosity else logging.WARNING)
+
+
 def run_command(args) -> int:
+    _console(getattr(args, "verbose", 0))
     registry = getattr(args, "registry", None) or build_registry(args.disable_plugin)
     warn_plugin_errors(registry)
     study, demo = study_from_args(args, registry)
     study = resolve_study(study, registry)
     seeds = {random_seed(grid.weights) for grid in study.grids} - {None}  # checks random:SEED before anything runs
-    runs = plan_study(study, registry, args.data_root)
     executor = registry.get("executor", study.executor)
     args.device = study.device or "cpu"
     if executor.in_process:  # the runs execute here: the device must exist here, before anything runs
         _require_device(args.device, study)
     results_dir = Path(study.results)
     executor_options = _executor_options(study, executor, args)  # a mistake there is one a dry run should catch
+    runs = plan_study(study, registry, args.data_root)  # reads the data and locates the weights: the slow checks last
     if args.dry_run:
         return _dry_run(runs, registry, args, results_dir)
     print(f"liftbench {'demo' if demo else 'study ' + repr(study.name)}: {study.description}" if study.description

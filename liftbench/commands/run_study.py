@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from liftbench.commands.plugin_flags import executor_flags, protocol_flags
+from liftbench.commands.plugin_flags import executor_flags, flag_of, protocol_flags
 from liftbench.commands.run_options import key_values, parse_schedules, parse_seeds, parse_sizes
 from liftbench.errors import UsageError
 from liftbench.registry import Registry
@@ -62,12 +62,51 @@ def _grid_values(args) -> dict:
     return given
 
 
-def _options(args) -> dict:
-    options = dict(protocol_flags(args))
-    options.update(key_values(args.opt, "--opt"))
+def _options(args) -> tuple[dict, dict]:
+    """(protocol flags, ``--opt`` values and ``--quick``): ``--opt`` wins where both name an option."""
+    options = key_values(args.opt, "--opt")
     if args.quick:
         options["quick"] = True
-    return options
+    flags = {name: value for name, value in protocol_flags(args).items() if name not in options}
+    return flags, options
+
+
+def _keyed(grid: Grid, protocol, registry: Registry) -> str:
+    """The key of ``grid.protocol_options`` that names ``protocol`` (it may be an alias), else its name."""
+    return next((key for key in grid.protocol_options if registry.has("protocol", key)
+                 and registry.get("protocol", key).name == protocol.name), protocol.name)  # fmt: skip
+
+
+def _with_flags(grid: Grid, flags: dict, registry: Registry) -> Grid:
+    """The grid with the protocol flags applied, each only to the grid's protocols that declare it *as a flag*
+    (``Option(flag=True)``): a flag never sets an option a protocol declared without one, whichever plugin
+    made the flag. Where every protocol of the grid declaring the name owns the flag it is a grid option (as
+    ``--opt``); where some declare it without a flag it goes to the owners' ``protocol_options`` only. A flag
+    that sets nothing in the grid is a usage error naming its owners."""
+    if not flags:
+        return grid
+    try:
+        protocols = registry.resolve("protocol", grid.protocols)
+    except UsageError:
+        return grid  # an unknown protocol: resolving the study says so, with the study's name
+    options, per = dict(grid.options), {k: dict(v) for k, v in grid.protocol_options.items()}
+    for name, value in flags.items():
+        owners = [p for p in protocols if name in p.options and p.options[name].flag]
+        others = [p.name for p in protocols if name in p.options and not p.options[name].flag]
+        if not owners:
+            every = [p.name for p in registry.entries("protocol") if name in p.options and p.options[name].flag]
+            hint = f"; to set {name} of {', '.join(others)} use --opt {name}=VALUE" if others else ""
+            raise UsageError(f"{flag_of(name)} sets {name!r} of protocol(s) {', '.join(every)} only, and this grid "
+                             f"runs {', '.join(p.name for p in protocols)}{hint}")  # fmt: skip
+        if not others:
+            options[name] = value
+            for opts in per.values():
+                if name in opts:
+                    opts[name] = value
+            continue
+        for owner in owners:
+            per.setdefault(_keyed(grid, owner, registry), {})[name] = value
+    return replace(grid, options=options, protocol_options=per)
 
 
 def _with_options(grid: Grid, options: dict, dataset_options: dict) -> Grid:
@@ -118,8 +157,9 @@ def study_from_args(args, registry: Registry) -> tuple[Study, bool]:
         results = args.results or DEFAULT_RESULTS
         study = Study(name=Path(results).name or "study", description="from the command line", results=results,
                       grids=(replace(Grid(seeds=(0,)), **given),))  # fmt: skip
-    options, dataset_options = _options(args), key_values(args.dataset_opt, "--dataset-opt")
-    study = replace(study, grids=tuple(_with_options(g, options, dataset_options) for g in study.grids))
+    (flags, options), dataset_options = _options(args), key_values(args.dataset_opt, "--dataset-opt")
+    grids = (_with_options(_with_flags(g, flags, registry), options, dataset_options) for g in study.grids)
+    study = replace(study, grids=tuple(grids))
     executor = registry.get("executor", args.executor or study.executor).name
     flags = executor_flags(args, executor)
     # the study's executor options hold only for the study's executor: another one given as a flag starts afresh

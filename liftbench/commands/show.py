@@ -6,7 +6,6 @@ the backbone's family can lift (``all``: every such one); the cross-slice cohere
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from liftbench.errors import ExitCode, UsageError
@@ -48,6 +47,7 @@ def show_command(args) -> int:
     from liftbench.data import SPLITS
     from liftbench.figure1 import draw, panels
     from liftbench.inputs import load_dataset
+    from liftbench.plots import file_stem
     from liftbench.plugins import build_registry
     from liftbench.runner import size_for
 
@@ -77,7 +77,7 @@ def show_command(args) -> int:
         rows = panels(backbone.name, liftable, volume, weights=args.weights, registry=registry)
         label = dataset.label_names[int(split.labels[index])] if dataset.label_names else str(int(split.labels[index]))
         title = f"{dataset_entry.name} {args.split} volume {name} ({label}), {backbone.name}: one PCA over all strategies"
-        stem = out / re.sub(r"[^\w.-]+", "-", f"{dataset_entry.name}_{backbone.name}_{args.split}{name}")
+        stem = out / file_stem(dataset_entry.name, backbone.name, f"{args.split}{name}")
         try:
             written = draw(volume, rows, stem, title)
         except OSError as exc:

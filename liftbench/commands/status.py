@@ -20,7 +20,7 @@ from tabulate import tabulate
 from liftbench.errors import UsageError
 from liftbench.executors.slurm_jobs import ended_reason, query_jobs, read_records, slurm_commands_available
 from liftbench.results import RUN_SUFFIX, UNREADABLE_DIR, failed_attempts, unreadable_runs
-from liftbench.study import citation
+from liftbench.study import STUDY_FILE, citation
 
 STATES = ("done", "running", "queued", "submitted", "failed", "skipped")
 CELL = ("dataset", "size", "backbone", "strategy", "protocol")
@@ -105,9 +105,9 @@ def render(results_dir: Path, runs: list[dict]) -> str:
         cells.setdefault(tuple(run[c] for c in CELL), Counter())[run["state"]] += 1
     table = [[*cell, sum(counts.values()), *(counts[s] or "" for s in shown)] for cell, counts in sorted(cells.items(), key=lambda kv: _order(kv[0]))]
     lines = [f"{results_dir}: {len(runs)} runs — " + ", ".join(f"{totals[s]} {s}" for s in shown)]
-    made_by = citation(results_dir).strip()
+    made_by = citation(results_dir, rerun=str(results_dir / STUDY_FILE), plain=True).strip()
     if made_by:
-        lines.append(made_by.replace("[`study.toml`](study.toml)", f"{results_dir / 'study.toml'}").replace("`", ""))
+        lines.append(made_by)
     if table:
         lines += ["", tabulate(table, headers=[*CELL, "seeds", *shown], tablefmt="simple")]
     failed = [run for run in runs if run["state"] == "failed"]

@@ -1,44 +1,10 @@
 """The ``slurm`` executor: the grid as Slurm array jobs, submitted through submitit.
 
-Design
-------
-* **One array task per feature-cache group.** Runs that share a dataset, size, dataset options,
-  backbone, weights, strategy and schedule share everything expensive: the data, the model and the
-  lifted backbone's frozen features (the linear probe's cache key). They form one group, and one
-  group is one task of a Slurm job array; its protocols and seeds run in order inside that task.
-  So the features are extracted once per group, never twice at the same time by two jobs, and a task
-  pays Python/torch start-up once for all its seeds. A full study (6 datasets × 4 backbones ×
-  5 strategies) is an array of about 120 tasks; ``--slurm-array-parallelism`` caps how many run at
-  once. A run the grid skips (ACS on a ViT) needs no job: the driver records it at once.
-* **Workers are plain runs.** A task rebuilds the registry from the installed plugins
-  (``build_registry(disabled)``) and an :class:`~liftbench.runner.ExecutionContext` from plain data
-  (paths, device, run specs): nothing unpicklable is sent. It calls ``ctx.run_one(run)`` exactly as the
-  local executor does, so each result file is written atomically into the shared results folder:
-  a run is done exactly when its file appears, whoever is watching. A run that raises is recorded
-  as ``failed`` with its traceback and the task's log path, and the task goes on with the next run.
-* **Tracking** (the rules are in :mod:`liftbench.executors.slurm_jobs`). Under ``.jobs/.lock`` the
-  driver looks at each run's result file *now* (one that finished since the runner listed the folder
-  counts as done), and claims each run that has none: it names itself in the run's record
-  ``<results>/.jobs/<run_key>.json``, and writes the record of a run it will submit as
-  ``submitting`` (with the submission's unique job name) *before* ``sbatch``; the job id, array
-  index and log paths are filled in once ``sbatch`` answers. A run whose record names a live driver
-  is left to that driver: this one waits for its result and takes the run over if that driver dies.
-  The driver then watches: a run counts as finished when its result file changes; Slurm is asked
-  every ``LIFTBENCH_SLURM_POLL`` seconds (default 15) about the claimed jobs. A job is over only when
-  ``sacct`` gives its final state; while Slurm gives no state (``squeue`` slow, failing or empty),
-  the driver waits, says so, and gives up after ``LIFTBENCH_SLURM_UNKNOWN_TIMEOUT`` seconds (600).
-  Stopping the driver stops nothing on the cluster; running the same command again takes the runs
-  over, watches the live jobs, records the jobs that ended without a result, resolves submissions
-  whose driver died before recording the job id (by the job name), and submits the rest.
-* **Failures.** A job that ends without a run's result (``scancel``, time limit, node failure,
-  out of memory, a crashed worker) makes the driver write a ``failed`` row with Slurm's state, exit
-  code, the log path and the log's last lines. A worker that Slurm signals records the run it was in
-  and the ones it will not reach as failed at once: USR2 (submitit asks for it 90 s before the time
-  limit) as "time limit", TERM (``scancel``, the limit itself, preemption) as "stopped" — submitit
-  would ignore TERM and let the run go on until the SIGKILL. Every failed row goes through
-  :func:`~liftbench.executors.slurm_jobs.write_failed_unless_done`: an ok result is never replaced
-  by a failed row, whoever writes second. ``--retry-failed`` resubmits failed runs whose job has
-  ended; the group's finished runs keep their results.
+One array task per feature-cache group (the runs that share data, backbone, weights, strategy and schedule,
+so their features are extracted once), workers that are plain runs writing their result files atomically
+into the shared results folder, and a driver that claims, submits, watches and records failures without
+ever submitting a run twice. The rules it keeps — and why — are written once, in ``docs/cluster.md``; the
+job records, locks and Slurm queries they rest on are :mod:`liftbench.executors.slurm_jobs`.
 """
 
 from __future__ import annotations

@@ -3,22 +3,8 @@ them, what ``squeue``/``sacct`` say about them, and the one guarded way a failed
 Shared by the ``slurm`` executor's driver and worker and by ``liftbench status``; it needs no
 submitit, so ``status`` stays light and works wherever the Slurm commands are.
 
-Safety rules (see the README's "Running on a cluster"):
-
-* **A job record is written before ``sbatch``.** ``.jobs/<run_key>.json`` says ``submitting``, with
-  the driver's identity and the job name the submission will carry (``liftbench-<token>``, unique
-  per submission); the job id is filled in once ``sbatch`` answers. A record left ``submitting`` by a
-  driver that died is resolved by asking Slurm for that job name, never by submitting again blindly.
-* **Unknown is not gone.** ``squeue`` being slow, empty or failing tells nothing; a job ends only by
-  ``sacct``'s final state (``squeue``'s where the cluster keeps no accounting), or after
-  ``LIFTBENCH_SLURM_UNKNOWN_TIMEOUT`` seconds (default 600) in which Slurm gave no state at all.
-* **One driver per run.** A driver holds an ``flock`` on ``.jobs/drivers/<id>.json`` for as long as
-  it lives; a record names the driver that watches its run. Another driver leaves such a run alone
-  (it waits for its result) until that lock is free, i.e. that driver has died. Claims are made
-  under ``.jobs/.lock``, so two drivers starting at once never both claim a run.
-* **ok is never replaced by failed.** :func:`write_failed_unless_done` creates a failed run's file
-  with ``link()`` (create-if-absent) and replaces only a file that is itself failed; an ok file is
-  written by a plain atomic rename, so it always wins, whoever comes second.
+The safety rules this module implements (a record before ``sbatch``, unknown is not gone, one driver per
+run, ok is never replaced by failed) are written once, in ``docs/cluster.md``, "The rules".
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def context_class() -> type:
                 except Exception:  # e.g. a stop signal broke an import that provenance needs: record it anyway
                     base = _bare_row(run.spec, run.key)
                 row = {**base, "status": "failed", "error": reason}
-                status = self._finish(run, [row], None)
+                status = self._finish(run, [row], None, attempt=False)
                 if status == "failed":
                     self.log(f"FAILED {run.spec.label()}: {reason.splitlines()[0] if reason else ''}")
                 return status

@@ -33,6 +33,7 @@ def lifted_features(
     file) or a 2D model; ``options`` go to the lifter (``schedule="HW,DW"``). Outputs are float32 on the CPU.
     """
     from liftbench.backbones import normalisation
+    from liftbench.checks import check_weights
     from liftbench.lifting.api import lift_with
     from liftbench.plugins import default_registry
     from liftbench.protocols.features import forward_batches
@@ -41,10 +42,11 @@ def lifted_features(
     family = None
     if isinstance(backbone, str):
         entry = registry.get("backbone", backbone)
-        model, _ = entry.load()(weights, **entry.options)
+        model, info = entry.load()(weights, **entry.options)
+        check_weights(model, info.source, backbone=entry.name)
         family = entry.family
     else:
-        model = backbone
+        model = check_weights(backbone, "the model passed to lifted_features")
     model = model.eval().to(device)
     mean, std = normalisation(model)
     lifted = lift_with(registry, model, strategy, family=family, **options)

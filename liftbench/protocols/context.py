@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -18,6 +19,7 @@ import pandas as pd
 import torch
 
 from liftbench.backbones import WeightsInfo, normalisation
+from liftbench.checks import check_weights
 from liftbench.data import VolumeDataset
 from liftbench.inputs import data_fingerprint, load_dataset, remember
 from liftbench.registry import Registry
@@ -83,6 +85,11 @@ class RunContext:
     log: Callable[[str], None] = print
     refresh: bool = False  # --force: caches of this run's features are recomputed, not read
 
+    def detail(self, message: str) -> None:
+        """A per-run detail (a cache hit, a selected step): logged at INFO on the ``liftbench.run`` logger, which
+        ``liftbench run -v`` shows; warnings a user must see go to :attr:`log`."""
+        logging.getLogger("liftbench.run").info(message)
+
     @property
     def options(self) -> dict[str, Any]:
         """The protocol's options: its declared defaults, overridden by the run's (cast to type)."""
@@ -114,6 +121,7 @@ class RunContext:
 
         def build():
             model, info = entry.load()(self.spec.weights, **entry.options)
+            check_weights(model, info.source, backbone=entry.name)
             return model.eval().to(self.device), info
 
         if fresh:

@@ -58,12 +58,22 @@ def report(
     val_probs: np.ndarray, test_probs: np.ndarray, labels: dict, task: str, selected_val_auc: float
 ) -> tuple[list[tuple[str, str, float]], pd.DataFrame]:
     """Metric rows (val AUC of the selected epoch, val ACC, test AUC/ACC) and the test probabilities
-    frame (``index``, ``label``, ``p0..pK-1``), exactly as the ``linear`` protocol has always written them."""
+    frame (``index``, ``label``, ``p0..pK-1``), exactly as the ``linear`` protocol has always written them.
+    A test metric that is undefined (a test split holding one class) raises :class:`UndefinedMetricError`:
+    the run fails saying why instead of recording ok with NaN."""
     metrics = [("val", "auc", float(selected_val_auc))]
     val_scores = classification_metrics(val_probs, np.asarray(labels["val"]), task)
     metrics.append(("val", "acc", float(val_scores["acc"])))
     test_labels = np.asarray(labels["test"])
     test_scores = classification_metrics(test_probs, test_labels, task)
+    undefined = [name for name, value in test_scores.items() if not math.isfinite(value)]
+    if undefined:
+        raise UndefinedMetricError(
+            f"test {', '.join(undefined).upper()} is undefined ({len(test_labels)} test volume(s), "
+            f"{len(np.unique(test_labels))} distinct label(s): {sorted(np.unique(test_labels).tolist())[:10]}, "
+            f"finite predictions: {bool(np.isfinite(np.asarray(test_probs, dtype=float)).all())}); "
+            "test AUC needs every class among the test split's labels"
+        )
     metrics += [("test", name, float(value)) for name, value in test_scores.items()]
     probabilities = pd.DataFrame(test_probs, columns=[f"p{k}" for k in range(test_probs.shape[1])])
     probabilities.insert(0, "label", test_labels)

@@ -34,6 +34,11 @@ def refreshed(key: str) -> None:
     _REFRESHED.add(key)
 
 
+def start_refreshing() -> None:
+    """A new command: under ``--force`` every entry it reads is recomputed once again."""
+    _REFRESHED.clear()
+
+
 def default_cache_dir() -> Path:
     """``$LIFTBENCH_CACHE`` or ``~/.cache/liftbench``."""
     return Path(os.environ.get("LIFTBENCH_CACHE", Path.home() / ".cache" / "liftbench"))
@@ -57,9 +62,16 @@ def forward_batches(lifted: Lifted, volumes, mean, std, batch_size: int = 4, dev
 
 @torch.inference_mode()
 def extract(lifted: Lifted, volumes, mean, std, batch_size: int = 4, device: str = "cpu", dtype: str = "fp32", dense: bool = False):
-    """Pooled features (or patch features if ``dense``) of every volume, as float32 on the CPU."""
-    batches = forward_batches(lifted, volumes, mean, std, batch_size, device, dtype)
-    return torch.cat([(f.patches if dense else f.pooled).float().cpu() for f in batches])
+    """Pooled features (or patch features if ``dense``) of every volume, as float32 on the CPU; a
+    ``FloatingPointError`` naming the volumes whose features are not finite (the run fails with it)."""
+    from liftbench.checks import check_finite
+
+    out, start = [], 0
+    for f in forward_batches(lifted, volumes, mean, std, batch_size, device, dtype):
+        batch = (f.patches if dense else f.pooled).float().cpu()
+        out.append(check_finite(batch, f"the lifted backbone's output for volumes {start}..{start + len(batch) - 1}"))
+        start += len(batch)
+    return torch.cat(out)
 
 
 def cache_key(parts: dict) -> str:

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from liftbench.checks import check_finite
 from liftbench.errors import UsageError
 from liftbench.lifting.api import backbone_family, lift_with
 from liftbench.lifting.base import Lifted
@@ -116,6 +117,7 @@ def run(ctx: RunContext) -> ProtocolResult:
                 with autocast(device, options["dtype"]):
                     logits = head(lifted(x).pooled)
                 loss = F.cross_entropy(logits.float(), labels["train"][chunk].to(device)) * (len(chunk) / len(index))
+                check_finite(loss.detach(), f"the training loss at step {step + 1}")
                 loss.backward()
             optimizer.step()
             scheduler.step()

@@ -61,7 +61,7 @@ def run(ctx: RunContext) -> ProtocolResult:
     with ctx.lifted(model) as lifted:
         features, vps, hit = cached_features(
             ctx.cache_dir, parts, lifted, dataset, mean, std,
-            batch_size=options["feature_batch"], device=ctx.device, dtype=options["dtype"], log=ctx.log,
+            batch_size=options["feature_batch"], device=ctx.device, dtype=options["dtype"], log=ctx.detail,
             refresh=ctx.refresh,
         )
     labels = {split: torch.as_tensor(dataset.splits[split].labels) for split in features}

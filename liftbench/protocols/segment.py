@@ -129,9 +129,9 @@ def _cached_maps(ctx: RunContext, lifted, dataset: VolumeDataset, options: dict,
     if path.exists() and stale_ok(path.stem, ctx.refresh):
         stored = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         if all(len(stored[s]) == len(split) for s, split in dataset.splits.items()):
-            ctx.log(f"segmentation feature cache hit {path.name}")
+            ctx.detail(f"segmentation feature cache hit {path.name}")
             return {s: stored[s] for s in dataset.splits}, float(stored["volumes_per_second"])
-        ctx.log(f"segmentation feature cache entry {path.name} does not match the data; recomputing")
+        ctx.detail(f"segmentation feature cache entry {path.name} does not match the data; recomputing")
     model = lifted.model
     mean, std = ctx.normalisation(model)
     lifted.eval()
@@ -154,7 +154,7 @@ def _cached_maps(ctx: RunContext, lifted, dataset: VolumeDataset, options: dict,
     path.parent.mkdir(parents=True, exist_ok=True)
     replace_atomic(path, lambda tmp: torch.save({**maps, "volumes_per_second": torch.tensor(vps)}, tmp))
     refreshed(path.stem)
-    ctx.log(f"segmentation feature cache miss: {sum(len(s) for s in dataset.splits.values())} volumes at {vps:.2f} volumes/s -> {path.name}")
+    ctx.detail(f"segmentation feature cache miss: {sum(len(s) for s in dataset.splits.values())} volumes at {vps:.2f} volumes/s -> {path.name}")
     return maps, vps
 
 
@@ -306,7 +306,7 @@ def train(ctx: RunContext, mode: str) -> ProtocolResult:
                     if dice > best["dice"]:
                         test = selected if how["selected_on"] == "test" else score("test")
                         best = {"dice": dice, "step": update, "threshold": threshold, "test": test}
-                ctx.log(f"{spec.label()} update {update}: {how['selected_on']} Dice {dice:.4f} (best {best['dice']:.4f} at {best['step']})")
+                ctx.detail(f"{spec.label()} update {update}: {how['selected_on']} Dice {dice:.4f} (best {best['dice']:.4f} at {best['step']})")
     finally:
         stack.close()
         lifted.collect = ()

@@ -133,6 +133,7 @@ def fit_head(
     ``refresh_val`` recomputes the validation features at each evaluation (a backbone whose state changes
     while training, e.g. BatchNorm statistics in train mode); ``on_best(head)`` runs whenever a state is
     selected. Returns (head, best val AUC, step)."""
+    from liftbench.checks import check_finite
     from liftbench.protocols.evaluation import epoch_batches, predict, val_auc
     from liftbench.protocols.heads import make_head
 
@@ -148,7 +149,7 @@ def fit_head(
     for step, index, end_of_epoch in epoch_batches(len(train_labels), batch, total_steps, order):
         features = batch_features(index)
         head.train()
-        loss = F.cross_entropy(head(features), train_labels[index])
+        loss = check_finite(F.cross_entropy(head(features), train_labels[index]), f"the training loss at step {step + 1}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

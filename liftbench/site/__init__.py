@@ -19,10 +19,10 @@ import re
 import tempfile
 from pathlib import Path
 
-from liftbench.errors import UsageError
+from liftbench.errors import UsageError, writing
 from liftbench.results import read_results, replace_atomic, result_files
 from liftbench.site.pages import PageData, index_page, study_page
-from liftbench.study import STUDY_FILE, Study, folder_study
+from liftbench.study import STUDY_FILE, Study, folder_study, rerun_command
 
 FIGURE1_DIR = "figure1"  # a results folder's Figure 1 pictures (liftbench show --out <folder>/figure1)
 MARKER = ".liftbench-site"  # written into OUT: a folder with it is a site liftbench may prune
@@ -103,7 +103,7 @@ def _page(folder: Path, shown: str, slug: str, files: dict[str, bytes]) -> PageD
     if study_text is not None:
         files[f"{slug}/{STUDY_FILE}"] = study_text.encode("utf-8")
         page.study_file = f"{slug}/{STUDY_FILE}"
-        page.command = f"liftbench run --study {shown.rstrip('/')}/{STUDY_FILE}"
+        page.command = rerun_command(_reached(folder) / STUDY_FILE)
     chosen = study.leaderboard if study else None  # no study: everything the folder holds
     frame = with_reported(frame, chosen)
     selection = layout_selection(chosen)
@@ -118,6 +118,15 @@ def _page(folder: Path, shown: str, slug: str, files: dict[str, bytes]) -> PageD
     page.csv = f"{slug}/leaderboard.csv"
     page.plots = _plots(frame, selection, slug, files)
     return page
+
+
+def _reached(folder: Path) -> Path:
+    """The folder as the command that runs its study again must name it: its actual path (not the ``results``
+    recorded when it was made, wrong after a copy or a rename), relative to the directory the site is rendered
+    in when it lies below it (CI renders from the repository's root: ``results/demo``), else absolute. The
+    same however the folder was typed."""
+    actual, here = folder.resolve(), Path.cwd().resolve()
+    return actual.relative_to(here) if actual.is_relative_to(here) else actual
 
 
 def _shown(folder: Path, dirs: list[Path]) -> str:
@@ -165,10 +174,12 @@ def write_site(dirs: list[Path], out: Path) -> list[Path]:
     for rel, data in files.items():
         path = out / rel
         if not path.is_file() or path.read_bytes() != data:
-            replace_atomic(path, lambda tmp, data=data: tmp.write_bytes(data))
+            with writing(path, "--site"):
+                replace_atomic(path, lambda tmp, data=data: tmp.write_bytes(data))
             written.append(path)
     for rel in sorted(_on_disk(out) - set(files)):
-        (out / rel).unlink()
+        with writing(out / rel, "--site"):
+            (out / rel).unlink()
     return written
 
 
