@@ -1,4 +1,11 @@
-"""Built-in backbones: DINOv3 ViT-S/B/L and ResNet-50, all through timm."""
+"""Built-in backbones: DINOv3 ViT-S/B/L, DINOv3 ConvNeXt-T/S/B/L and ResNet-50, all through timm.
+
+The ConvNeXts are the ones Meta distilled from DINOv3's ViT-7B on LVD-1689M (timm
+``convnext_{tiny,small,base,large}.dinov3_lvd1689m``): the "cnn" family, so every CNN strategy lifts them.
+``--weights PATH`` also takes Meta's original ``dinov3_convnext_*_pretrain_lvd1689m-*.pth``: timm's ConvNeXt
+``checkpoint_filter_fn`` renames its keys (``downsample_layers`` -> ``stem``/``stages.i.downsample``,
+``dwconv`` -> ``conv_dw``, ``pwconv1/2`` -> ``mlp.fc1/2``, ``norm`` -> ``head.norm``) when it loads the file.
+"""
 
 from liftbench import hookimpl
 
@@ -17,6 +24,17 @@ def liftbench_register_backbones(registrar):
             aliases=(model, f"dinov3-{name}16"),
             description=f"DINOv3 ViT-{name[-1].upper()}/16 (timm {model}, CLS token)",
             options={"model_name": model, "global_pool": "token"},
+            locate=_LOCATE,
+        )
+    for name, size in (("convnext-t", "tiny"), ("convnext-s", "small"), ("convnext-b", "base"), ("convnext-l", "large")):
+        model = f"convnext_{size}.dinov3_lvd1689m"
+        registrar.add(
+            name,
+            _CREATE,
+            family="cnn",
+            aliases=(f"dinov3-convnext-{size}",),
+            description=f"DINOv3 ConvNeXt-{name[-1].upper()} (timm {model}, distilled from ViT-7B)",
+            options={"model_name": model},
             locate=_LOCATE,
         )
     registrar.add(

@@ -18,6 +18,9 @@ STUDIES = {
     "shows, with the built-in ViT and ResNet, every strategy, cached linear probe, 3 seeds",
     "synthetic-segmentation": "the committed synthetic segmentation comparison (results/synthetic-seg): featdice and "
     "seg-linear-cached with the built-in ViT, every strategy",
+    "dinov3-cnn-vs-vit": "DINOv3 ConvNeXt-T/B vs ViT-S/B, every strategy each family takes, table1-probe on the six "
+    "MedMNIST sets, 5 seeds",
+    "dinov3-cnn-vs-vit-finetune": "the same grids with table2-finetune (every parameter trained)",
 }
 
 

@@ -11,6 +11,9 @@ randomisers below draw, from a seeded generator:
   near uniform and token positions — RoPE — barely matter; at 0.05 the logits are of order one).
 * CNNs: every BatchNorm's weight uniform in [0.5, 1.5], bias in [-0.1, 0.1], running mean in [-0.1, 0.1],
   running variance in [0.5, 2].
+* ConvNeXts: LayerScale gammas (timm: 1e-6) uniform in [0.5, 1.5], LayerNorm weights and biases as for ViTs,
+  and every conv and linear weight normal with std 1/sqrt(fan-in) (timm draws std 0.02: even with gammas of
+  one, a block then moves its input by 1-10%; at 1/sqrt(fan-in) by 35-60%).
 
 Models are built inside ``torch.random.fork_rng`` so a fixture gives the same weights whatever ran before it.
 ``test_every_vit_block_matters`` and ``test_every_residual_branch_matters`` check the effect of the draws.
@@ -72,10 +75,29 @@ def randomize_cnn_(model: nn.Module, seed: int = 0) -> nn.Module:
     return model
 
 
+@torch.no_grad()
+def randomize_convnext_(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give a timm ConvNeXt layer scales, LayerNorms and conv/linear weights under which every block matters."""
+    generator = torch.Generator().manual_seed(seed)
+    for name, param in model.named_parameters():
+        if name.endswith(".gamma"):
+            _uniform_(param, VIT_GAMMA, generator)
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            fan_in = module.weight[0].numel()
+            module.weight.copy_(torch.randn(module.weight.shape, generator=generator) / fan_in**0.5)
+        elif isinstance(module, nn.LayerNorm) and module.elementwise_affine:  # LayerNorm2d included
+            _uniform_(module.weight, NORM_WEIGHT, generator)
+            _uniform_(module.bias, NORM_BIAS, generator)
+    return model
+
+
 def nontrivial(model: nn.Module, seed: int = 0) -> nn.Module:
     """The randomiser for the model's family (ViT: has ``blocks`` and ``patch_embed``), in eval mode."""
     if hasattr(model, "patch_embed") and hasattr(model, "blocks"):
         return randomize_vit_(model, seed).eval()
+    if type(model).__name__ == "ConvNeXt":
+        return randomize_convnext_(model, seed).eval()
     return randomize_cnn_(model, seed).eval()
 
 

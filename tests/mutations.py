@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from liftbench.lifting import (
     cnn_acs,
+    cnn_convnext,
     cnn_inflate,
     cnn_layers,
     cnn_planecycle,
@@ -211,6 +212,7 @@ def _inflate_not_divided(mp):
     mp.setattr(cnn_inflate, "inflate_weight", lambda weight, depth: weight.unsqueeze(2).expand(-1, -1, depth, -1, -1))
 
 
+
 MUTATIONS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     # ViT PlaneCycle (forward time)
     "vit.all-blocks-HW": lambda mp: mp.setattr(vit_planecycle, "plane_for_block", _all_hw),  # PCg = slice-2D
@@ -242,6 +244,8 @@ MUTATIONS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "acs.kernels-transposed": lambda mp: mp.setattr(cnn_acs, "F", _functional_with(conv3d=_conv3d_kernel_transposed)),
     "i3d.kernel-not-divided": _inflate_not_divided,  # I3D kernel repeated k times without dividing by k
     "bn5d.weight-ignored": lambda mp: mp.setattr(cnn_volume, "F", _functional_with(batch_norm=_batch_norm_without_weight)),
+    # ConvNeXt blocks on volumes (forward time)
+    "convnext.layer-scale-dropped": lambda mp: mp.setattr(cnn_convnext, "layer_scale", lambda block, x: x),
 }
 
 

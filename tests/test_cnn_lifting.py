@@ -535,23 +535,6 @@ def test_mobilenetv2_through_all_strategies():
     assert shapes["pcm"][1][:2] == (1, 1280) and shapes["pcm"] == shapes["pcg"]
 
 
-def test_convnext_3d_names_the_layer_it_cannot_lift():
-    torch.manual_seed(0)
-    model = timm.create_model("convnext_atto", pretrained=False).eval()
-    volumes = torch.randn(1, 1, 4, 32, 32)
-    for strategy in ("3d", "acs"):
-        lifted = liftbench.lift(model, strategy)
-        with pytest.raises(CannotLiftError, match=r"stages\.0\.blocks\.0.*ConvNeXtBlock"):
-            lifted(volumes)
-        lifted.unlift()
-    for strategy in ("2d", "pcg"):  # these only ever show the model 2D slices
-        lifted = liftbench.lift(model, strategy)
-        with torch.no_grad():
-            assert lifted(volumes).patches.shape[:2] == (1, 320)
-        lifted.unlift()
-    assert _unpatched(model)
-
-
 def test_bad_layers_are_refused_at_lift_time_and_nothing_stays_patched():
     model = timm.create_model("resnet18", pretrained=False)
     model.layer1[0].conv2 = nn.Conv2d(64, 64, (1, 3), padding=(0, 1), bias=False)

@@ -383,7 +383,10 @@ def test_every_registered_entry_loads(entry):
         assert entry.family in ("vit", "cnn") and entry.architecture
         if entry.target == "liftbench.backbones:create_timm_backbone":
             import timm
-            assert entry.options["model_name"] in _timm_models(timm), entry.options["model_name"]
+
+            name = entry.options["model_name"]  # an architecture, or architecture.tag for one set of weights
+            assert name.partition(".")[0] in _timm_models(timm), name
+            assert "." not in name or name in timm.list_pretrained(name), name
 
 
 @lru_cache(maxsize=1)

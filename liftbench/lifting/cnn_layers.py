@@ -62,7 +62,14 @@ def _is_torchvision_resnet_like(model: nn.Module) -> bool:
 
 
 def check_trunk(model: nn.Module) -> None:
-    """Fail at lift time, with a clear message, if we do not know where the model's features end."""
+    """Fail at lift time, with a clear message, if we do not know where the model's features end or they are
+    not channels-first maps (timm marks channels-last trunks, Swin's say, with ``output_fmt = 'NHWC'``: their
+    ``(N, H, W, C)`` would be read as ``(N, C, H, W)`` without any error)."""
+    layout = getattr(model, "output_fmt", None)
+    if layout not in (None, "NCHW"):
+        raise CannotLiftError(
+            f"{type(model).__name__}'s features are {layout}, not the (N, C, H, W) maps the CNN liftings read"
+        )
     if callable(getattr(model, "forward_features", None)) or _is_torchvision_resnet_like(model):
         return
     raise CannotLiftError(

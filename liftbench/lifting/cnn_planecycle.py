@@ -135,10 +135,15 @@ class PlaneCycleCNN(Lifted):
         self._batch = _Batch()
         self._patcher = Patcher()
         self._lifted = True
-        for index, block in enumerate(find_blocks(model)):
-            plane = plane_for_block(self.schedule, index)
-            if plane != "HW":
-                self._patcher.patch(block, plane_block, plane, self._batch)
+        blocks = find_blocks(model)  # refuses before anything is patched
+        try:
+            for index, block in enumerate(blocks):
+                plane = plane_for_block(self.schedule, index)
+                if plane != "HW":
+                    self._patcher.patch(block, plane_block, plane, self._batch)
+        except BaseException:  # all or nothing: a failed lifting leaves the model as it was
+            self._patcher.restore()
+            raise
 
     def describe(self) -> dict[str, str]:
         return {"strategy": self.strategy, "schedule": schedule_text(self.schedule), "pooling": self.pooling}

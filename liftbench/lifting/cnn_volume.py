@@ -11,9 +11,14 @@ type, with an explicit allow-list, because a layer that silently does the 2D thi
 * left alone: element-wise layers (activations, dropout, ``DropPath``, ``Identity``) and containers whose
   own ``forward`` only chains children and adds tensors (``Sequential``, ResNet and MobileNet/EfficientNet
   blocks, ConvNeXt stages);
-* anything else (``Conv2d`` subclasses such as ``Conv2dSame``, squeeze-excite, ConvNeXt blocks, ``Linear``
-  ...) is patched to raise :class:`CannotLiftError` naming its path and type *when it is called*, so a
-  layer that the trunk never runs (the classifier) does not stop the lifting.
+* ConvNeXt blocks: run by :func:`cnn_convnext.convnext_block` (their channels-last LayerNorm and MLP act on
+  every voxel's channels), their depthwise convs converted by the strategy;
+* anything else in the trunk (``Conv2d`` subclasses such as ``Conv2dSame``, squeeze-excite, ``Linear`` ...)
+  refuses the lifting with a :class:`CannotLiftError` naming its path and type.
+
+All or nothing: every layer is checked (and its patch planned) before any is patched, so a model that cannot
+be lifted is left exactly as it was. The head — the children a known model's ``forward_features`` never
+runs (classifier, head pooling and norm) — is neither checked nor patched: it never sees a volume.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from liftbench.errors import CannotLiftError, UsageError
+from liftbench.lifting import cnn_convnext
 from liftbench.lifting.base import Lifted, check_options
 from liftbench.lifting.cnn_layers import Patcher, check_trunk, ensure_unpatched, run_trunk, volume_features
 from liftbench.lifting.features import Features
@@ -32,13 +38,14 @@ from liftbench.lifting.features import Features
 ConvForward = Callable[[nn.Conv2d, tuple[int, int, int, int], torch.Tensor], torch.Tensor]
 
 # Model classes whose forward_features (or, for torchvision, the children run by run_trunk) only chains
-# children: anything 4D-specific they contain is a child, checked below.
+# children: anything 4D-specific they contain is a child, checked below. Each maps to its head: the children
+# the trunk never runs (forward_head's), left alone.
 KNOWN_ROOTS = {
-    "timm.models.resnet.ResNet",
-    "timm.models.efficientnet.EfficientNet",
-    "timm.models.mobilenetv3.MobileNetV3",
-    "timm.models.convnext.ConvNeXt",
-    "torchvision.models.resnet.ResNet",
+    "timm.models.resnet.ResNet": ("global_pool", "fc"),
+    "timm.models.efficientnet.EfficientNet": ("global_pool", "classifier"),
+    "timm.models.mobilenetv3.MobileNetV3": ("global_pool", "conv_head", "norm_head", "act2", "flatten", "classifier"),
+    "timm.models.convnext.ConvNeXt": ("head",),
+    "torchvision.models.resnet.ResNet": ("avgpool", "fc"),
 }
 # Containers whose own forward is dimension-agnostic (checked against timm 1.0 / torchvision 0.2x source).
 AGNOSTIC_CONTAINERS = {
@@ -52,6 +59,8 @@ AGNOSTIC_CONTAINERS = {
     "timm.models._efficientnet_blocks.EdgeResidual",
     "timm.models._efficientnet_blocks.ConvBnAct",
     "timm.models.convnext.ConvNeXtStage",
+    "timm.layers.mlp.ConvMlp",
+    "timm.layers.mlp.Mlp",  # Conv2d children (conv_mlp ConvNeXt) are converted; Linear ones refused here
     "torchvision.models.resnet.BasicBlock",
     "torchvision.models.resnet.Bottleneck",
 }
@@ -156,11 +165,12 @@ def layer_norm_channels_5d(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
     return x.movedim(-1, 1)
 
 
-def refuse(module: nn.Module, path: str, strategy: str, x: torch.Tensor) -> torch.Tensor:
-    raise CannotLiftError(
+def refusal(module: nn.Module, path: str, strategy: str) -> CannotLiftError:
+    """The error for a trunk layer no rule covers: raised at lift time, before anything is patched."""
+    return CannotLiftError(
         f"strategy {strategy!r} cannot run layer {path!r} ({_qualname(module)}) on volumes: it is not known to "
-        "work on 5D tensors (only Conv2d, BatchNorm2d, 2D pooling, LayerNorm2d, element-wise layers and known "
-        "blocks are lifted)"
+        "work on 5D tensors (only Conv2d, BatchNorm2d, 2D pooling, LayerNorm2d, element-wise layers, ConvNeXt "
+        "blocks and known containers are lifted)"
     )
 
 
@@ -186,27 +196,30 @@ def _is_global(output_size) -> bool:
     return output_size in (1, (1, 1), [1, 1])
 
 
-def _patch_layer(module: nn.Module, path: str, strategy: str, conv: ConvForward, patcher: Patcher) -> bool:
-    """Patch one layer that is converted as a whole; False when it is not one of those."""
+Plan = list[tuple[nn.Module, Callable[..., torch.Tensor], tuple]]
+
+
+def _plan_layer(module: nn.Module, path: str, strategy: str, conv: ConvForward, plan: Plan) -> bool:
+    """Plan the patch of one layer that is converted as a whole; False when it is not one of those."""
     kind = type(module)
     name = _qualname(module)
     if kind is nn.Conv2d:
-        patcher.patch(module, conv, conv_geometry(module, path))
+        plan.append((module, conv, (conv_geometry(module, path),)))
     elif kind is nn.BatchNorm2d or name == "timm.layers.norm_act.BatchNormAct2d":
         for child_path, child in module.named_children():
             if not (_is_elementwise(child) or _qualname(child) in AGNOSTIC_LEAVES):
-                refuse(child, f"{path}.{child_path}", strategy, None)
-        patcher.patch(module, batch_norm_5d)
+                raise refusal(child, f"{path}.{child_path}", strategy)
+        plan.append((module, batch_norm_5d, ()))
     elif kind is nn.MaxPool2d:
-        patcher.patch(module, max_pool_3d, _pool_geometry(module, path))
+        plan.append((module, max_pool_3d, (_pool_geometry(module, path),)))
     elif kind is nn.AvgPool2d:
-        patcher.patch(module, avg_pool_3d, _pool_geometry(module, path))
+        plan.append((module, avg_pool_3d, (_pool_geometry(module, path),)))
     elif kind in (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d) and _is_global(module.output_size):
-        patcher.patch(module, global_pool_3d, "avg" if kind is nn.AdaptiveAvgPool2d else "max", False)
+        plan.append((module, global_pool_3d, ("avg" if kind is nn.AdaptiveAvgPool2d else "max", False)))
     elif name == "timm.layers.adaptive_avgmax_pool.SelectAdaptivePool2d":
-        patcher.patch(module, global_pool_3d, *_select_pool_kind(module, path))
+        plan.append((module, global_pool_3d, _select_pool_kind(module, path)))
     elif name == "timm.layers.norm.LayerNorm2d":
-        patcher.patch(module, layer_norm_channels_5d)
+        plan.append((module, layer_norm_channels_5d, ()))
     else:
         return False
     return True
@@ -216,8 +229,8 @@ def patch_for_volumes(model: nn.Module, strategy: str, conv: ConvForward) -> Pat
     """Patch every layer of ``model`` so its trunk runs on ``(B, C, D, H, W)``; see the module docstring.
 
     ``conv(conv2d, (k, s, p, d), x)`` is the strategy's 3D version of a ``Conv2d``. Returns the
-    :class:`Patcher` that undoes it all. Lift-time problems (non-square kernels, unknown model class) raise
-    :class:`CannotLiftError` here, after undoing what was already patched.
+    :class:`Patcher` that undoes it all. Every layer is checked first: a problem (non-square kernel, unknown
+    layer or model class) raises :class:`CannotLiftError` before anything is patched.
     """
     root = _qualname(model)
     if root not in KNOWN_ROOTS:
@@ -225,27 +238,50 @@ def patch_for_volumes(model: nn.Module, strategy: str, conv: ConvForward) -> Pat
             f"strategy {strategy!r} does not know whether {root} runs its features on 5D tensors; "
             f"supported models: {', '.join(sorted(KNOWN_ROOTS))}"
         )
+    plan: Plan = []
+    head = KNOWN_ROOTS[root]
+    for name, child in model.named_children():
+        if name not in head:
+            _visit_one(child, name, strategy, conv, plan)
     patcher = Patcher()
     try:
-        _visit(model, "", strategy, conv, patcher)
-    except Exception:
+        for module, fn, args in plan:
+            patcher.patch(module, fn, *args)
+    except BaseException:
         patcher.restore()
         raise
     return patcher
 
 
-def _visit(module: nn.Module, prefix: str, strategy: str, conv: ConvForward, patcher: Patcher) -> None:
+def _visit(module: nn.Module, prefix: str, strategy: str, conv: ConvForward, plan: Plan, channels_last=False) -> None:
     for name, child in module.named_children():
-        path = f"{prefix}.{name}" if prefix else name
-        qual = _qualname(child)
-        if _patch_layer(child, path, strategy, conv, patcher):
-            continue
-        if qual in AGNOSTIC_CONTAINERS:
-            _visit(child, path, strategy, conv, patcher)
-        elif _is_elementwise(child) or qual in AGNOSTIC_LEAVES:
-            continue
-        else:
-            patcher.patch(child, refuse, path, strategy)
+        _visit_one(child, f"{prefix}.{name}" if prefix else name, strategy, conv, plan, channels_last)
+
+
+def _visit_one(child: nn.Module, path: str, strategy: str, conv: ConvForward, plan: Plan, channels_last=False) -> None:
+    """Plan ``child``'s patch (and its children's) or refuse it; ``channels_last``: inside a ConvNeXt block's
+    channels-last part, where only layers acting on the last axis are allowed."""
+    qual = _qualname(child)
+    if _is_elementwise(child) or qual in AGNOSTIC_LEAVES:
+        return
+    if channels_last:
+        if qual in cnn_convnext.CHANNELS_LAST_CONTAINERS:
+            _visit(child, path, strategy, conv, plan, channels_last=True)
+        elif qual not in cnn_convnext.CHANNELS_LAST_LEAVES:
+            raise refusal(child, path, strategy)
+        return
+    if _plan_layer(child, path, strategy, conv, plan):
+        return
+    if qual in AGNOSTIC_CONTAINERS:
+        _visit(child, path, strategy, conv, plan)
+    elif qual == cnn_convnext.BLOCK:
+        cnn_convnext.check_block(child, path)
+        plan.append((child, cnn_convnext.convnext_block, ()))
+        for name, part in child.named_children():
+            last = name in ("norm", "mlp") and not child.use_conv_mlp
+            _visit_one(part, f"{path}.{name}", strategy, conv, plan, channels_last=last)
+    else:
+        raise refusal(child, path, strategy)
 
 
 class VolumeCNN(Lifted):
