@@ -1,4 +1,4 @@
-"""``liftbench run | status | list | leaderboard | bench``: the command line.
+"""``liftbench run | status | list | leaderboard | bench | show``: the command line.
 
 User mistakes (unknown names, bad options, missing files, unwritable folders) print one clear
 message and exit with :attr:`ExitCode.USAGE` — never a traceback. A grid with failed runs exits with
@@ -92,6 +92,9 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
     from liftbench.commands.bench import add_parser as add_bench_parser
 
     add_bench_parser(sub)
+    from liftbench.commands.show import add_parser as add_show_parser
+
+    add_show_parser(sub)
     return parser
 
 
@@ -134,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
             from liftbench.commands.bench import bench_command
 
             return bench_command(args)
+        if args.command == "show":
+            from liftbench.commands.show import show_command
+
+            return show_command(args)
         if args.command == "leaderboard":
             from liftbench.commands.board import leaderboard_command
 

@@ -25,7 +25,8 @@ Choices, each also stated in a note under every table:
   printed per-dataset values by more than rounding explains (each value and the average rounded to 0.1: at most
   0.05 + 0.05) it is marked † and the difference is listed (:func:`audit_reported_averages` returns them);
 - with ``baseline="2d"``, a measured cell differing from the baseline strategy's on the same backbone,
-  dataset, metric and protocol by a paired t-test over common seeds (p < 0.05, at least 2 seeds) gets a ``*``.
+  dataset, metric and protocol by a paired t-test over common seeds (p < 0.05, at least 2 seeds, paired differences
+  that vary: :mod:`liftbench.paired`, the same test the p-value matrices use) gets a ``*``.
 
 Committed leaderboards (:func:`check`, :func:`write_all`): ``<results_root>/leaderboard.md`` renders every
 result under the root, and ``<results_root>/<study>/leaderboard.md`` each study folder holding result files,
@@ -43,18 +44,17 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
-from scipy.stats import ttest_rel
 
 from liftbench.errors import UsageError, writing
 from liftbench.leaderboard_format import AVG_FLAG, FORMATS, SIG_MARK, Cell, Row, Table, metric_name
 from liftbench.lifting.planes import DEFAULT_SCHEDULE as PLANE_CYCLE
 from liftbench.lifting.planes import schedule_text
+from liftbench.paired import ALPHA, FEW_SEEDS, paired_test
 from liftbench.results import SIDE_DIRS, read_results, result_files, write_text_atomic
 
 DEFAULT_SCHEDULE = schedule_text(PLANE_CYCLE)
 METRIC_ORDER = ("auc", "acc", "dice", "featdice")  # metrics are not plugins: the paper's column order
 AVG_TOLERANCE = 0.1 + 1e-9  # percent points: each printed value and the printed average rounded to 0.1
-ALPHA = 0.05
 LEADERBOARD_FILE = "leaderboard.md"
 
 
@@ -189,7 +189,7 @@ def _stats(values: Sequence[float]) -> tuple[float, float | None]:
 def _cell(per_seed: dict, mean: float | None = None) -> Cell:
     values = list(per_seed.values())
     m, std = _stats(values)
-    return Cell(mean=m if mean is None else mean, std=std, n=len(values))
+    return Cell(mean=m if mean is None else mean, std=std, n=len(values), seeds={s: v for s, v in per_seed.items() if s != -1.0})
 
 
 def _several_sizes(f: pd.DataFrame) -> bool:
@@ -288,7 +288,7 @@ def _mark_best(rows, columns) -> None:
 
 
 def _mark_significant(rows, columns, baseline: str) -> list[str]:
-    missing = []
+    missing, untested = [], {}
     for backbone in _ordered("backbone", {r.backbone for r, _ in rows}):
         measured = [(r, s) for r, s in rows if r.backbone == backbone and r.source != "reported"]
         bases = sorted((rs for rs in measured if rs[0].strategy == baseline), key=lambda rs: rs[0].label != baseline)
@@ -300,15 +300,19 @@ def _mark_significant(rows, columns, baseline: str) -> list[str]:
             if row is bases[0][0]:
                 continue
             for col in columns:
-                seeds = sorted(set(per.get(col, {})) & set(base.get(col, {})) - {-1.0})
-                if len(seeds) < 2 or col not in row.cells:
+                if col not in row.cells or col not in base:
                     continue
-                p = ttest_rel([per[col][s] for s in seeds], [base[col][s] for s in seeds]).pvalue
-                if not math.isnan(p):
-                    row.cells[col].p_value = float(p)
-                    row.cells[col].significant = bool(p < ALPHA)
+                test = paired_test(per.get(col, {}), base[col])
+                if test.p_value is None:
+                    if test.reason != FEW_SEEDS:
+                        untested[test.reason] = untested.get(test.reason, 0) + 1
+                    continue
+                row.cells[col].p_value = test.p_value
+                row.cells[col].significant = test.significant
     note = [f"{SIG_MARK} differs from {baseline!r} on the same backbone, dataset and metric: paired t-test over "
             f"common seeds, p < {ALPHA}, at least 2 seeds (measured rows only)."]  # fmt: skip
+    if untested:
+        note.append("No mark where the test is undefined: " + "; ".join(f"{reason} ({n} cell(s))" for reason, n in untested.items()) + ".")
     if missing:
         note.append(f"No measured {baseline!r} baseline for: {', '.join(missing)}.")
     return note

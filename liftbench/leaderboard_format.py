@@ -32,6 +32,7 @@ class Cell:
     p_value: float | None = None
     printed: bool = False  # a reported average shown as the paper printed it
     flagged: bool = False  # ... and it differs from the mean of the printed values beyond rounding
+    seeds: dict[float, float] = field(default_factory=dict)  # seed -> value: what the paired tests compare
 
 
 @dataclass

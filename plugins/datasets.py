@@ -1,4 +1,4 @@
-"""Built-in datasets: the six MedMNIST 3D sets (through the ``medmnist`` package), a synthetic set, and the
+"""Built-in datasets: the six MedMNIST 3D sets (through the ``medmnist`` package), a synthetic set, a diagnostic set, and the
 segmentation sets of the PlaneCycle paper's Table 3 (LIDC, MMWHS CT and MRI), read from hand-downloaded releases."""
 
 from liftbench import Option, hookimpl
@@ -8,6 +8,12 @@ SYNTHETIC = {
     "n_train": Option(int, None, "training volumes (default 120)", min=1),
     "n_val": Option(int, None, "validation volumes (default 45)", min=1),
     "n_test": Option(int, None, "test volumes (default 45)", min=1),
+}
+DIAGNOSTIC = {
+    "seed": Option(int, 0, "which generated set (volumes are a pure function of seed and size)", min=0, max=2**31 - 1),
+    "n_train": Option(int, None, "training volumes (default 96)", min=2),
+    "n_val": Option(int, None, "validation volumes (default 32)", min=2),
+    "n_test": Option(int, None, "test volumes (default 80)", min=2),
 }
 LIDC = {"featdice_size": Option(int, 640, "in-plane size FeatDice resizes slices to (the authors' 640)", min=1)}
 MMWHS = {
@@ -38,6 +44,17 @@ def liftbench_register_datasets(registrar):
         sizes=(28, 32, 64),
         has_masks=True,
         parameters=SYNTHETIC,
+    )
+    registrar.add(
+        "diagnostic",
+        "liftbench_plugins.diagnostic:load",
+        aliases=("helix",),
+        description="generated helices whose handedness no single slice shows, at any depth (no download), with tube "
+        "masks: slice-2D with an order-blind head is at chance by construction",
+        sizes=(28, 32, 64),
+        default_size=32,
+        has_masks=True,
+        parameters=DIAGNOSTIC,
     )
     for name, (flag, description) in MEDMNIST3D.items():
         registrar.add(

@@ -14,6 +14,8 @@ STUDIES = {
     "paper-table3": "the PlaneCycle paper's Table 3 (segmentation: featdice, seg-linear, seg-finetune), seed 42",
     "demo": "what `liftbench` with no arguments runs: built-in shape-pretrained backbones, synthetic 32^3, 3 seeds",
     "synthetic-comparison": "the committed synthetic comparison (results/demo): the demo's grid written there",
+    "diagnostic": "the committed diagnostic comparison (results/diagnostic): helix handedness, which no single slice "
+    "shows, with the built-in ViT and ResNet, every strategy, cached linear probe, 3 seeds",
     "synthetic-segmentation": "the committed synthetic segmentation comparison (results/synthetic-seg): featdice and "
     "seg-linear-cached with the built-in ViT, every strategy",
     "dinov3-cnn-vs-vit": "DINOv3 ConvNeXt-T/B vs ViT-S/B, every strategy each family takes, table1-probe on the six "

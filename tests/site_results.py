@@ -52,3 +52,15 @@ def combined_results(folder: Path) -> Path:
     end = text.index("\n[", start + 1)
     (out / "study.toml").write_text(text[:start] + COMBINED_LAYOUT.lstrip("\n") + text[end:], encoding="utf-8")
     return out
+
+
+def add_figure1(results: Path) -> list[Path]:
+    """Figure 1 of one synthetic volume with the tiny ViT (random weights), slice-2D and PlaneCycle, where
+    ``liftbench show --out <results>/figure1`` would put it."""
+    from liftbench_plugins.synthetic import make_split
+
+    from liftbench.figure1 import draw, panels
+
+    volume = make_split(1, 32, seed=0).volumes[0]
+    rows = panels("tiny-vit", ["2d", "pcg"], volume, weights="random", registry=registry_with())
+    return draw(volume, rows, Path(results) / "figure1" / "synthetic_tiny-vit_test0", "tiny-vit, synthetic test volume 0")

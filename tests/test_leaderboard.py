@@ -213,6 +213,23 @@ def test_significance_needs_two_seeds():
     assert not cell(tables, "vits", "pcg", "organ", "auc").significant
 
 
+def test_no_significance_mark_for_a_deterministic_protocol():
+    """Every seed gives the same value (FeatDice, a converged cached probe): the paired differences are a constant,
+    ttest_rel says p = 0, and no difference was ever observed to vary — no mark, and the note says why."""
+    rows = [dict(r, value=BASE[(r["dataset"], r["metric"])] + OFFSETS[r["backbone"]][r["strategy"]][0]) for r in synthetic_rows()]
+    tables = lb.build_tables(frame_of(rows), baseline="2d")
+    pcg = cell(tables, "vits", "pcg", "organ", "auc")
+    assert not pcg.significant and pcg.p_value is None
+    assert "No mark where the test is undefined: deterministic: seeds identical" in " ".join(tables[0].notes)
+    assert "\\*" not in lb.render(frame_of(rows), baseline="2d").split("- ")[0]
+    # partner: the same offsets with seeds that vary are marked (the synthetic rows' jitter)
+    assert cell(lb.build_tables(frame_of(synthetic_rows()), baseline="2d"), "vits", "pcg", "organ", "auc").significant
+    # and the raw t-test would have marked it: a constant non-zero difference gives p = 0
+    from scipy.stats import ttest_rel
+
+    assert ttest_rel([85.0, 85.0, 85.0], [80.0, 80.0, 80.0]).pvalue == 0.0
+
+
 def test_unknown_baseline_and_empty_selection(frame):
     with pytest.raises(UsageError, match="baseline strategy 'acs'"):
         lb.render(frame, baseline="acs")

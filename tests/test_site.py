@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from site_results import combined_results, tiny_results
+from site_results import add_figure1, combined_results, tiny_results
 
 from liftbench.cli import main
 from liftbench.leaderboard import build_tables, render_folder
@@ -37,6 +37,29 @@ def test_the_site_holds_a_page_per_study_with_its_tables_plots_and_study(results
     assert "liftbench run --study" in page and "differs from &#x27;2d&#x27;" in page
     assert "http" not in page.replace("http-equiv", "")  # nothing fetched from elsewhere
     assert 'href="results.html"' in files["index.html"].decode()
+
+
+def test_the_page_shows_figure1_and_the_pvalue_matrices(results, tmp_path):
+    without = render_site([results])
+    assert any(n.startswith("results/plots/pvalues_linear_synthetic") for n in without)  # Figure 3
+    assert 'class="pvalues"' in without["results.html"].decode() and "Figure 1" not in without["results.html"].decode()
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    written = add_figure1(copy)
+    files = render_site([copy])
+    page = files["results.html"].decode()
+    assert '<h2 id="figure1">Figure 1: lifted features</h2>' in page and 'class="figure1"' in page
+    for path in written:
+        assert files[f"results/figure1/{path.name}"] == path.read_bytes()
+
+
+def test_index_descriptions_wrap_and_reported_provenance_cites(tmp_path):
+    files = render_site([combined_results(tmp_path)])
+    assert "table.index td.text { white-space: normal" in files["index.html"].decode()
+    page = files["combined.html"].decode()
+    assert "(reported) · " in page and ": reported: " in page
+    summaries = [line for line in page.splitlines() if "(reported) · " in line and "<summary>" in line]
+    assert summaries and not any("run(s)" in line for line in summaries)
 
 
 def test_renders_are_byte_identical_and_check_finds_every_stale_file(results, tmp_path):
@@ -93,7 +116,7 @@ def test_a_combined_table_links_every_cell_to_its_protocols_runs(tmp_path):
     summaries = re.findall(r"<summary>([^<]*)</summary>", page)
     assert "tiny-vit · 2d weights=random:0 · linear/synthetic: 2 run(s), seeds 0, 1" in summaries
     assert "tiny-vit · 2d weights=random:0 · finetune/synthetic: 2 run(s), seeds 0, 1" in summaries
-    assert "resnet50 · 3d (reported) · finetune/organ: 1 run(s)" in summaries
+    assert any(s.startswith("resnet50 · 3d (reported) · finetune/organ: reported: Yu, Li, Yang: PlaneCycle") for s in summaries)
     assert not any("/avg" in s for s in summaries)  # no row has every dataset of finetune: no avg value to explain
     links, panels = set(re.findall(r'href="#(prov-[^"]*)"', page)), set(re.findall(r'id="(prov-[^"]*)"', page))
     assert links == panels and len(panels) == len(summaries) == 20  # every link opens a panel, every panel linked

@@ -14,7 +14,7 @@ import os
 import shutil
 
 import pytest
-from site_results import TINY_STUDY, combined_results, tiny_results
+from site_results import TINY_STUDY, add_figure1, combined_results, tiny_results
 
 from liftbench.results import read_results
 from liftbench.site import write_site
@@ -72,6 +72,7 @@ def site(tmp_path_factory):
     """(site folder, results frame): the tiny study rendered as a site."""
     folder = tmp_path_factory.mktemp("browser")
     results = tiny_results(folder)
+    add_figure1(results)
     write_site([results], folder / "site")
     return folder / "site", read_results(results).frame
 
@@ -131,11 +132,28 @@ def test_the_plots_load(browser, site):
     out, _ = site
     _open(browser, out / "results.html")
     images = browser.find_elements("css selector", "figure img")
-    assert len(images) >= 2  # the bar chart and accuracy against cost
+    assert len(images) >= 4  # the bar chart, accuracy against cost, Figure 3 and Figure 1
+    assert browser.find_elements("css selector", "figure.pvalues img"), "no p-value matrix (Figure 3)"
+    assert browser.find_elements("css selector", "#figure1 ~ figure.figure1 img"), "no Figure 1"
     for image in images:
         assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0, (
             image.get_attribute("src")
         )
+
+
+def test_the_index_fits_a_1400_pixel_window(browser, site, tmp_path):
+    """A study description of a few hundred characters wraps instead of running off the window's right edge."""
+    out, _ = site
+    results = tmp_path / "results"
+    shutil.copytree(out.parent / "results", results)
+    study = (results / "study.toml").read_text(encoding="utf-8")
+    long = "every strategy on every dataset with every backbone, " * 8
+    (results / "study.toml").write_text(study.replace('description = "', f'description = "{long}', 1), encoding="utf-8")
+    write_site([results], tmp_path / "site")
+    _open(browser, tmp_path / "site" / "index.html")
+    width = browser.execute_script("return document.documentElement.clientWidth")
+    right = browser.execute_script("return document.querySelector('table.index').getBoundingClientRect().right")
+    assert right <= width, (right, width)
 
 
 def test_a_cells_provenance_opens_on_a_click(browser, site):

@@ -62,9 +62,10 @@ def site_command(args) -> int:
 
 
 def write_plots(results_root: Path) -> None:
-    """Bar charts and accuracy-against-cost plots beside each study's table, in ``<study>/plots/``."""
+    """Bar charts, accuracy-against-cost plots and p-value matrices beside each study's table, in ``<study>/plots/``."""
     from liftbench import leaderboard
     from liftbench.plots import plot, plot_cost
+    from liftbench.plots_pvalues import plot_pvalues
 
     for folder in leaderboard.targets(results_root).values():
         if folder == results_root:
@@ -72,6 +73,7 @@ def write_plots(results_root: Path) -> None:
         frame = read_results(folder).frame
         try:
             written = plot(frame, folder / "plots", metrics=None) + plot_cost(frame, folder / "plots")
+            written += plot_pvalues(frame, folder / "plots", metrics=None)
         except UsageError:  # nothing to plot
             continue
         except OSError as exc:

@@ -6,6 +6,9 @@ its study records (``study.toml``'s ``[leaderboard]``: protocols, metrics, basel
 the runs behind every cell, and the study file that made it. Plain HTML with inline CSS and a few lines of
 script: it works from ``file://``, with no server and nothing fetched from elsewhere.
 
+A study page also shows the folder's Figure 1 pictures (``<folder>/figure1/``, written by ``liftbench show``).
+The plots include the p-value matrices of :mod:`liftbench.plots_pvalues` (Figure 3).
+
 The site is a pure function of the result files: no dates, and files are compared byte for byte by
 :func:`check_site` (``--site OUT --check``), so a stale site is caught like a stale table.
 """
@@ -21,6 +24,7 @@ from liftbench.results import read_results, replace_atomic, result_files
 from liftbench.site.pages import PageData, index_page, study_page
 from liftbench.study import STUDY_FILE, Study, folder_study, rerun_command
 
+FIGURE1_DIR = "figure1"  # a results folder's Figure 1 pictures (liftbench show --out <folder>/figure1)
 MARKER = ".liftbench-site"  # written into OUT: a folder with it is a site liftbench may prune
 
 
@@ -53,16 +57,32 @@ def _slug(name: str, taken: set[str]) -> str:
 
 def _plots(frame, selection: dict, slug: str, files: dict[str, bytes]) -> list[tuple[str, str]]:
     from liftbench.plots import plot, plot_cost
+    from liftbench.plots_pvalues import plot_pvalues
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            written = plot(frame, Path(tmp), **selection) + plot_cost(frame, Path(tmp))
+            written = plot(frame, Path(tmp), **selection) + plot_cost(frame, Path(tmp)) + plot_pvalues(frame, Path(tmp), **selection)
         except UsageError:
             return []
         stems = sorted({p.stem for p in written})
         for path in written:
             files[f"{slug}/plots/{path.name}"] = path.read_bytes()
     return [(f"{slug}/plots/{stem}.png", f"{slug}/plots/{stem}.svg") for stem in stems]
+
+
+def _figure1(folder: Path, slug: str, files: dict[str, bytes]) -> list[tuple[str, str]]:
+    """The folder's Figure 1 pictures (``<folder>/figure1/*.png`` with their SVGs, as ``liftbench show --out
+    <folder>/figure1`` writes them), copied beside the page. Files, not a fresh render: the site stays a pure
+    function of what the folder holds, and needs neither the backbones' weights nor the data."""
+    shown = []
+    for png in sorted((folder / FIGURE1_DIR).glob("*.png")):
+        svg = png.with_suffix(".svg")
+        if not svg.is_file():
+            continue
+        for path in (png, svg):
+            files[f"{slug}/{FIGURE1_DIR}/{path.name}"] = path.read_bytes()
+        shown.append((f"{slug}/{FIGURE1_DIR}/{png.name}", f"{slug}/{FIGURE1_DIR}/{svg.name}"))
+    return shown
 
 
 def _page(folder: Path, shown: str, slug: str, files: dict[str, bytes]) -> PageData:
@@ -79,6 +99,7 @@ def _page(folder: Path, shown: str, slug: str, files: dict[str, bytes]) -> PageD
                     layout=study.leaderboard.describe() if study else "")  # fmt: skip
     runs = frame[(frame["kind"] == "run") & (frame["source"].fillna("measured") != "reported")]  # measured runs only
     page.counts = {str(k): int(v) for k, v in runs.drop_duplicates("run_key")["status"].value_counts().items()}
+    page.figures = _figure1(folder, slug, files)
     if study_text is not None:
         files[f"{slug}/{STUDY_FILE}"] = study_text.encode("utf-8")
         page.study_file = f"{slug}/{STUDY_FILE}"

@@ -16,6 +16,7 @@ table { border-collapse: collapse; margin: 0.8em 0; }
 th, td { border: 1px solid #d0d4da; padding: 0.25em 0.55em; text-align: right; white-space: nowrap; }
 th { background: #f1f3f5; }
 td.text, th.text { text-align: left; }
+table.index { max-width: 100%; } table.index td.text { white-space: normal; overflow-wrap: anywhere; }
 table.leaderboard th[data-col] { cursor: pointer; user-select: none; }
 table.leaderboard th[aria-sort="ascending"]::after { content: " \\25B2"; }
 table.leaderboard th[aria-sort="descending"]::after { content: " \\25BC"; }

@@ -32,6 +32,7 @@ class PageData:
     tables: list[Table] = field(default_factory=list)
     runs: dict[tuple, list[RunInfo]] = field(default_factory=dict)
     plots: list[tuple[str, str]] = field(default_factory=list)  # (png path, svg path) relative to the site root
+    figures: list[tuple[str, str]] = field(default_factory=list)  # Figure 1 pictures, (png, svg) likewise
     csv: str | None = None
     problems: list[str] = field(default_factory=list)
     message: str = ""  # why there is no table
@@ -127,6 +128,8 @@ def provenance_html(table: Table, t: int, runs: dict[tuple, list[RunInfo]]) -> s
                 continue
             seeds = sorted({run.fields.get("seed", "") for run in found} - {""}, key=int)
             what = f"{len(found)} run(s)" + (f", seeds {', '.join(seeds)}" if seeds else "")
+            if row.source == "reported":  # a figure quoted from a paper has no run: say where it comes from
+                what = "reported: " + next((run.fields["citation"] for run in found if run.fields.get("citation")), "cited figure")
             parts.append(f'<details class="provenance" id="{_prov_id(t, r, dataset, datasets)}"><summary>'
                          f"{esc(row.backbone)} · {esc(row.label)} · {esc(dataset)}: {esc(what)}</summary>\n"
                          f"{_runs_table(found, metrics)}\n</details>")  # fmt: skip
@@ -142,6 +145,12 @@ def _made_by(page: PageData) -> str:
     return (f'<p>Made by the study <a href="{esc(page.study_file)}"><code>study.toml</code></a>'
             f"{f' ({esc(page.description)})' if page.description else ''}. Run it again (what is done is skipped):</p>"
             f"<pre>{esc(page.command)}</pre>")  # fmt: skip
+
+
+def _figure(png: str, svg: str, kind: str) -> str:
+    name = png.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return (f'<figure class="{kind}"><a href="{esc(svg)}"><img src="{esc(png)}" alt="{esc(name)}"></a>'
+            f"<figcaption>{esc(name)} (<a href=\"{esc(svg)}\">SVG</a>)</figcaption></figure>")  # fmt: skip
 
 
 def study_page(page: PageData) -> str:
@@ -161,12 +170,18 @@ def study_page(page: PageData) -> str:
         body.append(provenance_html(table, t, page.runs))
     if page.csv:
         body.append(f'<p>The tables as CSV (one line a cell): <a href="{esc(page.csv)}">{esc(page.csv)}</a></p>')
+    if page.figures:
+        body.append('<h2 id="figure1">Figure 1: lifted features</h2>')
+        body.append('<p class="muted">Frozen lifted features of one volume, one PCA over all strategies (comparable '
+                    "colours), on the central HW, DW and DH planes; coh_D: mean cosine similarity of neighbouring "
+                    "features along D (1: identical slices), and relative to H/W. Drawn by <code>liftbench show</code>.</p>")
+        body += [_figure(png, svg, "figure1") for png, svg in page.figures]
     if page.plots:
         body.append("<h2>Plots</h2>")
-        for png, svg in page.plots:
-            name = png.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-            body.append(f'<figure><a href="{esc(svg)}"><img src="{esc(png)}" alt="{esc(name)}"></a>'
-                        f"<figcaption>{esc(name)} (<a href=\"{esc(svg)}\">SVG</a>)</figcaption></figure>")  # fmt: skip
+        if any("/pvalues_" in png for png, _ in page.plots):
+            body.append('<p class="muted">pvalues_*: Figure 3, paired t-test p-values of every strategy against '
+                        "every other over common seeds, red where p &lt; 0.05 (the test behind the tables' marks).</p>")
+        body += [_figure(png, svg, "pvalues" if "/pvalues_" in png else "plot") for png, svg in page.plots]
     return document(f"liftbench leaderboard: {page.title}", "\n".join(body))
 
 
