@@ -287,7 +287,12 @@ class ExecutionContext:
         if result is not None and result.probabilities is not None:
             rows_to_table(rows)  # a row the schema refuses fails before any file is written
             table = pa.Table.from_pandas(result.probabilities, preserve_index=False)
-            write_atomic(table, self.results_dir / "probabilities" / f"{run.key}.parquet")
+            path = self.results_dir / "probabilities" / f"{run.key}.parquet"
+            try:
+                write_atomic(table, path)
+            except OSError as exc:
+                raise UsageError(f"cannot write the result of run {run.key} to {str(path.parent)!r}: "
+                                 f"{exc.strerror or exc}") from None  # fmt: skip
         status = write_result(self.results_dir, run.key, rows, attempt=attempt)  # last: its presence = complete
         if rows[0]["status"] == "failed" and status != "failed" and attempt:
             first = (rows[0].get("error") or "").strip().splitlines()

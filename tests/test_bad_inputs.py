@@ -219,3 +219,22 @@ def test_an_option_out_of_range_exits_2_before_anything_runs(tmp_path, capsys, f
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not out.exists() or not any(out.iterdir())  # nothing ran, nothing was written
+
+
+def test_a_full_results_disk_is_one_line_naming_the_folder(tmp_path, monkeypatch, capsys):
+    import errno
+
+    import liftbench.results as results
+
+    out = tmp_path / "out"
+
+    def full(table, path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(results, "write_atomic", full)
+    assert main(_synthetic(out)) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the result of run" in err and str(out) in err and "No space left on device" in err
+    errors = [line for line in err.splitlines() if line.startswith("liftbench: error:")]  # (the progress bar aside)
+    assert "Traceback" not in err and len(errors) == 1 and "No space left on device" in errors[0]
+    assert not _files(out)  # nothing half-written
