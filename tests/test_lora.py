@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from test_protocols import TINY_DATA, _context
 
 from liftbench.adapters import attach_lora, merge_into_weights, resolve_targets
 from liftbench.cli import main
@@ -14,7 +15,6 @@ from liftbench.errors import UsageError
 from liftbench.lifting.api import lift_with
 from liftbench.protocols import lora
 from liftbench.results import read_results
-from tests.test_protocols import TINY_DATA, _context
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

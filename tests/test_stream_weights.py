@@ -11,14 +11,13 @@ from liftbench.backbones import create_timm_backbone
 from liftbench.errors import UsageError
 from liftbench.stream_weights import should_stream, stream_safetensors
 from liftbench.testing import TINY_VIT
-from tests.conftest import randomize_vit_
 
 KW = {k: v for k, v in TINY_VIT.items() if k != "model_name"}
 
 
-def _saved(tmp_path, dtype=torch.bfloat16, change: str = ""):
+def _saved(tmp_path, nontrivial, dtype=torch.bfloat16, change: str = ""):
     model, _ = create_timm_backbone("random:3", **TINY_VIT)
-    randomize_vit_(model)  # LayerScale drawn non-trivially: every block matters
+    nontrivial(model)  # LayerScale drawn non-trivially: every block matters
     state = {k: v.to(dtype).contiguous() for k, v in model.state_dict().items()}
     if change:
         state[change] = state[change] + 0.5
@@ -27,8 +26,8 @@ def _saved(tmp_path, dtype=torch.bfloat16, change: str = ""):
     return model, path
 
 
-def test_a_streamed_model_holds_the_file_s_tensors(tmp_path):
-    reference, path = _saved(tmp_path)
+def test_a_streamed_model_holds_the_file_s_tensors(tmp_path, nontrivial_weights):
+    reference, path = _saved(tmp_path, nontrivial_weights)
     streamed = stream_safetensors(TINY_VIT["model_name"], path, **KW)
     assert {p.dtype for p in streamed.parameters()} == {torch.bfloat16}  # no float32 copy made
     for name, value in reference.state_dict().items():
@@ -37,13 +36,13 @@ def test_a_streamed_model_holds_the_file_s_tensors(tmp_path):
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         same = (streamed.float()(x) - reference.to(torch.bfloat16).float()(x)).abs().max()
-        _, changed_path = _saved(tmp_path, change="blocks.0.attn.qkv.weight")
+        _, changed_path = _saved(tmp_path, nontrivial_weights, change="blocks.0.attn.qkv.weight")
         changed = stream_safetensors(TINY_VIT["model_name"], changed_path, **KW).float()(x)
     assert same == 0 and (changed - reference.to(torch.bfloat16).float()(x)).abs().max() > 1e-2
 
 
-def test_streaming_is_for_large_safetensors_and_checks_keys(tmp_path):
-    _, path = _saved(tmp_path)
+def test_streaming_is_for_large_safetensors_and_checks_keys(tmp_path, nontrivial_weights):
+    _, path = _saved(tmp_path, nontrivial_weights)
     assert not should_stream(TINY_VIT["model_name"], path, **KW)  # small: timm's own loader
     assert should_stream(TINY_VIT["model_name"], path, minimum=0, **KW)
     assert not should_stream(TINY_VIT["model_name"], tmp_path / "w.pth", minimum=0, **KW)
