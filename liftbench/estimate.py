@@ -66,10 +66,24 @@ def _meta_lifted(registry: Registry, backbone: str, strategy: str, schedule: str
     return model, lifted
 
 
-def trace(registry: Registry, backbone: str, strategy: str, schedule: str, size: int, batch: int = 1) -> tuple[float, float]:
-    """(FLOPs, estimated peak bytes) of one extraction forward of ``batch`` volumes of ``size``³, on meta."""
+def meta_flops(lifted, handles: list, batch: int, size: int) -> float:
+    """FLOPs of one forward of ``lifted`` on a zero ``(batch, C, size, size, size)`` volume on the meta device
+    (no memory used); ``handles`` (hooks the caller registered to watch it) are removed and the model unlifted
+    afterwards, whatever happens."""
     from liftbench.bench.flops import count_flops
 
+    try:
+        x = torch.zeros(batch, lifted.in_chans, size, size, size, device="meta")
+        with torch.no_grad():
+            return float(count_flops(lambda: lifted(x)))
+    finally:
+        for h in handles:
+            h.remove()
+        lifted.unlift()
+
+
+def trace(registry: Registry, backbone: str, strategy: str, schedule: str, size: int, batch: int = 1) -> tuple[float, float]:
+    """(FLOPs, estimated peak bytes) of one extraction forward of ``batch`` volumes of ``size``³, on meta."""
     model, lifted = _meta_lifted(registry, backbone, strategy, schedule)
     largest = [0]
 
@@ -79,15 +93,7 @@ def trace(registry: Registry, backbone: str, strategy: str, schedule: str, size:
             if isinstance(t, torch.Tensor):
                 largest[0] = max(largest[0], t.numel() * 4)
 
-    handles = [m.register_forward_hook(record) for m in model.modules()]
-    try:
-        x = torch.zeros(batch, lifted.in_chans, size, size, size, device="meta")
-        with torch.no_grad():
-            flops = count_flops(lambda: lifted(x))
-    finally:
-        for h in handles:
-            h.remove()
-        lifted.unlift()
+    flops = meta_flops(lifted, [m.register_forward_hook(record) for m in model.modules()], batch, size)
     weights = sum(p.numel() * 4 for p in model.parameters())
     return float(flops), float(weights + ACTIVATION_FACTOR * largest[0])
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from liftbench.estimate import ACTIVATION_FACTOR, _meta_lifted
+from liftbench.estimate import ACTIVATION_FACTOR, _meta_lifted, meta_flops
 from liftbench.registry import Registry
 
 LORA_RANK = 8
@@ -63,8 +63,6 @@ def lora_parameter_count(model: torch.nn.Module, family: str, rank: int = LORA_R
 
 def plan_memory(registry: Registry, backbone: str, strategy: str, schedule: str, size: int, batch: int) -> MemoryPlan:
     """:class:`MemoryPlan` of one lifting at ``size``³ and training batch ``batch`` (module docstring)."""
-    from liftbench.bench.flops import count_flops
-
     family = registry.get("backbone", backbone).family
     model, lifted = _meta_lifted(registry, backbone, strategy, schedule)
     blocks = list(getattr(model, "blocks", [])) if family == "vit" else []
@@ -86,14 +84,7 @@ def plan_memory(registry: Registry, backbone: str, strategy: str, schedule: str,
 
     handles = [b.register_forward_pre_hook(enter(i)) for i, b in enumerate(blocks)]
     handles += [m.register_forward_hook(leaf) for m in model.modules() if not list(m.children())]
-    try:
-        x = torch.zeros(1, lifted.in_chans, size, size, size, device="meta")
-        with torch.no_grad():
-            flops = count_flops(lambda: lifted(x))
-    finally:
-        for h in handles:
-            h.remove()
-        lifted.unlift()
+    flops = meta_flops(lifted, handles, 1, size)
     params = sum(p.numel() for p in model.parameters())
     lora = lora_parameter_count(model, family)
     checkpointed = bool(blocks)  # the ViT lifters checkpoint their blocks; the CNN lifters have no checkpointing
