@@ -14,6 +14,7 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
+from lifted_runs import run_lifted
 from mutations import assert_caught, assert_close_to, mutated
 from torch import nn
 
@@ -58,15 +59,6 @@ def _unpatched(model: nn.Module) -> bool:
     return not any("forward" in m.__dict__ for m in model.modules())
 
 
-def run_lifted(model, volume, strategy, **options):
-    """Lift, run without grad, and always unlift (a failed test must not leave the shared model patched)."""
-    lifted = liftbench.lift(model, strategy, **options)
-    try:
-        with torch.no_grad():
-            features = lifted(volume)
-    finally:
-        lifted.unlift()
-    return features.pooled, features.patches
 
 
 # ------------------------------------------------------------------- independent references (from the definition)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from lifted_runs import run_lifted
 from mutations import assert_caught, assert_close_to, mutated
 from torch import nn
 
@@ -56,14 +57,6 @@ def _volume(shape, seed):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
-def run_lifted(model, volume, strategy, **options):
-    lifted = liftbench.lift(model, strategy, **options)
-    try:
-        with torch.no_grad():
-            features = lifted(volume)
-    finally:
-        lifted.unlift()
-    return features.pooled, features.patches
 
 
 # ------------------------------------------------------------------------------- independent references

@@ -94,8 +94,10 @@ def test_readme_fits_on_a_screen_and_points_only_into_the_repository():
     assert words <= README_MAX_WORDS, f"README.md has {words} words (at most {README_MAX_WORDS}): move detail to docs/"
     texts = {"README.md": readme} | {str(p.relative_to(ROOT)): p.read_text(encoding="utf-8") for p in (ROOT / "docs").rglob("*.md")}
     for name, text in texts.items():
-        assert "../shared" not in text, f"{name} points at ../shared"
         base = (ROOT / name).parent
+        for path in re.findall(r"(?:\.\./)+[\w.-]*", text):  # any parent-relative path, linked or in prose
+            resolved = (base / path).resolve()
+            assert resolved == ROOT or ROOT in resolved.parents, f"{name} points outside the repository: {path}"
         for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
             if re.match(r"[a-z]+://", target):
                 continue

@@ -1,5 +1,5 @@
 """benchmarks/lift_7b.py on a depth-reduced model of DINOv3-7B's width: built in bf16 without a float32 copy,
-lifted with slice-2D and PCg, and slice-2D equal to PCg with the schedule HW (SPEC.md) while the default
+lifted with slice-2D and PCg, and slice-2D equal to PCg with the schedule HW (docs/strategies.md) while the default
 schedule mixes planes."""
 
 from __future__ import annotations
