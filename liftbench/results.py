@@ -250,7 +250,8 @@ def write_failed_unless_done(path: Path, write: Callable[[Path], object]) -> str
             tmp.unlink()
 
 
-def write_result(results_dir: Path, run_key: str, rows: list[Mapping[str, Any]], *, attempt: bool = True) -> str:
+def write_result(results_dir: Path, run_key: str, rows: list[Mapping[str, Any]], *, attempt: bool = True,
+                 probabilities: pa.Table | None = None) -> str:
     """The one write rule, for every executor: an ``ok`` (or ``skipped``) result replaces whatever is there; a
     ``failed`` one is written only where no ``ok``/``skipped`` result is (:func:`write_failed_unless_done`) — a
     failure that meets a kept result goes to ``.attempts/<key>.parquet`` instead, where ``liftbench status``
@@ -261,6 +262,8 @@ def write_result(results_dir: Path, run_key: str, rows: list[Mapping[str, Any]],
     path = run_path(results_dir, run_key)
     attempt_path = Path(results_dir) / ATTEMPTS_DIR / f"{run_key}{RUN_SUFFIX}"
     try:
+        if probabilities is not None:  # first: the run file's presence means the run is complete
+            write_atomic(probabilities, Path(results_dir) / "probabilities" / f"{run_key}{RUN_SUFFIX}")
         if rows[0]["status"] != "failed":
             write_atomic(table, path)
             attempt_path.unlink(missing_ok=True)  # the run is done again: its old failed attempt is history

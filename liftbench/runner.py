@@ -35,9 +35,7 @@ from liftbench.results import (
     check_run_file,
     check_writable,
     move_aside,
-    rows_to_table,
     run_files,
-    write_atomic,
     write_result,
 )
 
@@ -284,16 +282,10 @@ class ExecutionContext:
         failed never replaces ok. A failure that met a kept result counts as ``rerun failed`` (the command
         exits 1) and is kept in ``.attempts/`` for ``liftbench status``; ``attempt=False`` (a failure recorded
         without running: a job that ended) that meets a kept result is no failure at all."""
+        probabilities = None
         if result is not None and result.probabilities is not None:
-            rows_to_table(rows)  # a row the schema refuses fails before any file is written
-            table = pa.Table.from_pandas(result.probabilities, preserve_index=False)
-            path = self.results_dir / "probabilities" / f"{run.key}.parquet"
-            try:
-                write_atomic(table, path)
-            except OSError as exc:
-                raise UsageError(f"cannot write the result of run {run.key} to {str(path.parent)!r}: "
-                                 f"{exc.strerror or exc}") from None  # fmt: skip
-        status = write_result(self.results_dir, run.key, rows, attempt=attempt)  # last: its presence = complete
+            probabilities = pa.Table.from_pandas(result.probabilities, preserve_index=False)
+        status = write_result(self.results_dir, run.key, rows, attempt=attempt, probabilities=probabilities)
         if rows[0]["status"] == "failed" and status != "failed" and attempt:
             first = (rows[0].get("error") or "").strip().splitlines()
             self.log(f"{run.spec.label()}: kept the {status} result that is already there, not this failure"
