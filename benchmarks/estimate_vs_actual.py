@@ -1,6 +1,6 @@
 """How far ``liftbench run --dry-run``'s extraction estimate is from a real run.
 
-For each grid, the dry-run estimate (:func:`liftbench.estimate.estimate`: FLOPs counted on the meta
+For each grid, the dry-run estimate (:func:`liftbench.cost.estimate.estimate`: FLOPs counted on the meta
 device, seconds from a one-forward calibration per backbone and size) is computed per feature-extraction
 group; then the grid runs for real through the CLI (``liftbench.cli.main``) from an empty feature cache,
 into temporary results and cache folders. The measured extraction time of a group is its volumes divided
@@ -31,11 +31,11 @@ import torch
 
 from liftbench.cli import main
 from liftbench.commands.run_options import parse_seeds
-from liftbench.estimate import estimate
-from liftbench.plugins import build_registry
-from liftbench.protocols import context
-from liftbench.results import read_results
-from liftbench.runner import plan
+from liftbench.cost.estimate import estimate
+from liftbench.plugin.manager import build_registry
+from liftbench.run import context
+from liftbench.run.results import read_results
+from liftbench.run.runner import plan
 
 # the demo study's one grid (liftbench/studies/demo.toml)
 DEMO = build_registry().get("study", "demo").load().grids[0]

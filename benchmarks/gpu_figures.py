@@ -7,14 +7,14 @@ only, every part under its own time budget, partial results written after every 
    (128³ for ViT-S), strategies 2d, 3d, pcg (+ acs for ResNet-50), in bf16 autocast and in fp32, at batch 1
    and at the best of batches 1, 4, 16 (a batch is tried only while the previous one fitted and took less
    than ``max_call_s``). Each configuration is measured by liftbench's own bench code
-   (:func:`liftbench.bench.sweep.measure`: median latency after warm-up, peak memory above weights and input,
+   (:func:`liftbench.cost.bench.sweep.measure`: median latency after warm-up, peak memory above weights and input,
    FLOPs, fraction of a matmul peak measured in the same run and dtype).
 2. **ViT-L PCg fine-tune and LoRA step memory** (``part2``): one forward + backward + AdamW step of the lifted backbone
    (LoRA rows: rank-8 peft adapters on the frozen backbone, as ``liftbench bench --train --lora 8``)
-   (:func:`liftbench.bench.sweep.make_step`, the step ``liftbench bench --train`` times) at 64³, batch 32,
+   (:func:`liftbench.cost.bench.sweep.make_step`, the step ``liftbench bench --train`` times) at 64³, batch 32,
    bf16 autocast with activation checkpointing (``lift(..., checkpoint=True)``, as ``lift_for_training`` does
    for ``finetune checkpoint=true``), then without checkpointing, then fp32 batch 8; and, when
-   ``liftbench.bench.segstep`` and monai are there, the segmentation fine-tune step (``seg-finetune``: decoder
+   ``liftbench.cost.bench.segstep`` and monai are there, the segmentation fine-tune step (``seg-finetune``: decoder
    included) at batch 8, the setting of the paper's 87 GB (its segmentation runs). Peak = ``torch.cuda.max_memory_allocated`` over two
    steps (the first allocates AdamW's moments), everything the process holds on the GPU included.
 3. **Projected time of ``liftbench run --study paper-table1``** (``part3``): per (backbone, strategy), the
@@ -90,11 +90,11 @@ FORMULA = (
 def import_bench() -> str:
     """Import liftbench's bench code; '' or why the segmentation step is unavailable.
 
-    ``liftbench.bench.sweep`` imports the segmentation step (``liftbench.bench.segstep``), whose loss needs monai.
+    ``liftbench.cost.bench.sweep`` imports the segmentation step (``liftbench.cost.bench.segstep``), whose loss needs monai.
     Where monai is missing (a bare GPU image), a placeholder ``segstep`` stands in so that the forward and
     train-step figures still run; the segmentation rows then say monai is missing (carry its wheel)."""
     try:
-        import liftbench.bench.sweep  # noqa: F401
+        import liftbench.cost.bench.sweep  # noqa: F401
 
         return ""
     except ImportError as exc:
@@ -108,10 +108,10 @@ def import_bench() -> str:
     def make_seg_step(*args, **kwargs):
         raise ModuleNotFoundError(reason)
 
-    stub = types.ModuleType("liftbench.bench.segstep")
+    stub = types.ModuleType("liftbench.cost.bench.segstep")
     stub.make_seg_step, stub.SEG_MODES, stub.UNAVAILABLE = make_seg_step, ("frozen", "finetune"), reason
-    sys.modules["liftbench.bench.segstep"] = stub
-    import liftbench.bench.sweep  # noqa: F401, E402
+    sys.modules["liftbench.cost.bench.segstep"] = stub
+    import liftbench.cost.bench.sweep  # noqa: F401, E402
 
     return reason
 
@@ -237,7 +237,7 @@ def _cleanup(device: str) -> None:
 
 
 def _error_text(exc: BaseException) -> str:
-    from liftbench.bench.measure import is_out_of_memory
+    from liftbench.cost.bench.measure import is_out_of_memory
 
     if is_out_of_memory(exc):
         return "OOM"
@@ -274,16 +274,16 @@ class Models:
 
 
 def lift(registry, model, strategy: str, checkpoint: bool = False):
-    from liftbench.bench.sweep import lift_options
-    from liftbench.lifting.api import lift_with
+    from liftbench.api import lift_with
+    from liftbench.cost.bench.sweep import lift_options
 
     options = lift_options(registry, model, strategy, checkpoint)
     return lift_with(registry, model, strategy, **options), bool(options.get("checkpoint"))
 
 
 def forward_row(lifted, role, backbone, strategy, size, dtype, batch, plan: Plan) -> dict:
-    """One forward configuration through :func:`liftbench.bench.sweep.measure`."""
-    from liftbench.bench.sweep import BenchSettings, measure
+    """One forward configuration through :func:`liftbench.cost.bench.sweep.measure`."""
+    from liftbench.cost.bench.sweep import BenchSettings, measure
 
     settings = BenchSettings(sizes=(size,), batches=(batch,), device=plan.device, dtype=dtype, warmup=plan.warmup,
                              repeats=plan.repeats, matmul_n=plan.matmul_n)  # fmt: skip
@@ -334,7 +334,7 @@ def sweep_batches(
 
 
 def part1(rec: Recorder, registry, models: Models, plan: Plan) -> None:
-    from liftbench.runner import lift_skip_reason
+    from liftbench.run.runner import lift_skip_reason
 
     budget = Budget(plan.budgets["part1"], T0 + plan.total_budget)
     rec.log(f"part 1: forwards, bf16 vs fp32 (budget {budget.left():.0f} s)")
@@ -384,8 +384,8 @@ def part1(rec: Recorder, registry, models: Models, plan: Plan) -> None:
 def part2(rec: Recorder, registry, models: Models, plan: Plan) -> None:
     import torch
 
-    from liftbench.bench.measure import peak_memory_mb, synchronize
-    from liftbench.bench.sweep import BenchSettings, make_step, train_sizes
+    from liftbench.cost.bench.measure import peak_memory_mb, synchronize
+    from liftbench.cost.bench.sweep import BenchSettings, make_step, train_sizes
 
     budget = Budget(plan.budgets["part2"], T0 + plan.total_budget)
     role, strategy, size, device = plan.ft_role, plan.ft_strategy, plan.ft_size, plan.device
@@ -416,9 +416,9 @@ def part2(rec: Recorder, registry, models: Models, plan: Plan) -> None:
             continue
         try:
             if kind == "seg":
-                from liftbench.bench.segstep import make_seg_step
+                from liftbench.cost.bench.segstep import make_seg_step
             if kind == "lora":  # the lora protocol's adapters on the frozen backbone, before lifting
-                from liftbench.adapters import attach_lora
+                from liftbench.protocols.adapters import attach_lora
 
                 attachment = attach_lora(model, "vit", rank=LORA_RANK, alpha=2.0 * LORA_RANK)
             lifted, applied = lift(registry, model, strategy, checkpoint)
@@ -513,7 +513,7 @@ def best_bf16(rows: list[dict], role: str, strategy: str, size: int) -> dict | N
 
 
 def part3(rec: Recorder, registry, models: Models, plan: Plan) -> None:
-    from liftbench.runner import lift_skip_reason
+    from liftbench.run.runner import lift_skip_reason
 
     budget = Budget(plan.budgets["part3"], T0 + plan.total_budget)
     size = plan.table1_size
@@ -625,7 +625,7 @@ def markdown(data: dict) -> str:
         "",
         "## 1. Forward, bf16 autocast vs fp32",
         "",
-        f"`liftbench.bench.sweep.measure` per configuration: median of {s.get('repeats', '?')} calls after {s.get('warmup', '?')} "
+        f"`liftbench.cost.bench.sweep.measure` per configuration: median of {s.get('repeats', '?')} calls after {s.get('warmup', '?')} "
         f"warm-up, synchronised; peak memory above weights and input (`torch.cuda.max_memory_allocated`); % = achieved FLOP/s "
         f"over the best {s.get('matmul_n', '?')}² matmul of the same dtype measured in the same run. Best batch: the highest "
         f"volumes/s among batches {', '.join(map(str, s.get('batches', [])))} (a batch is tried while the previous fitted and "
@@ -657,7 +657,7 @@ def markdown(data: dict) -> str:
         "`torch.cuda.max_memory_allocated` for the whole process (weights, gradients, optimizer state, activations). "
         "`cls`: the classification step `liftbench bench --train` times (`finetune`/`table2-finetune` without the "
         f"linear head); `lora`: the same step training LoRA adapters (rank {LORA_RANK}, peft) on the frozen backbone "
-        "(`liftbench bench --train --lora 8`, the `lora`/`table2-lora` protocols); `seg`: the `seg-finetune` step (`liftbench.bench.segstep`: last-block maps, the authors' "
+        "(`liftbench bench --train --lora 8`, the `lora`/`table2-lora` protocols); `seg`: the `seg-finetune` step (`liftbench.cost.bench.segstep`: last-block maps, the authors' "
         f"decoder, 6 classes). The paper reports {PAPER_FINETUNE_GB:.0f} GB of GPU memory for ViT-L fine-tuning on one "
         f"H200 in its segmentation experiments (batch 12 LIDC 160² / 8 MMWHS 64³); the goal is ≤ {GOAL_GB:.0f} GB. "
         "Weights stay fp32 under bf16 autocast (as the protocols run).",
@@ -725,7 +725,7 @@ def machine(device: str) -> dict:
     import torch
 
     import liftbench
-    from liftbench.provenance import source_revision
+    from liftbench.run.provenance import source_revision
 
     info = {"torch": torch.__version__, "timm": timm.__version__, "python": platform.python_version(),
             "liftbench": liftbench.__version__, "platform": platform.platform(), "cpus": os.cpu_count()}  # fmt: skip
@@ -795,7 +795,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_float32_matmul_precision("highest")
     if plan.threads:
         torch.set_num_threads(plan.threads)
-    from liftbench.plugins import build_registry
+    from liftbench.plugin.manager import build_registry
 
     seg_unavailable = import_bench()
     if seg_unavailable:

@@ -77,8 +77,8 @@ def flops_per_volume(registry, strategy: str, size: int, depth: int) -> float:
     import timm
     import torch
 
-    from liftbench.bench.flops import count_flops
-    from liftbench.lifting.api import lift_with
+    from liftbench.api import lift_with
+    from liftbench.cost.bench.flops import count_flops
 
     with torch.device("meta"):
         meta = timm.create_model(MODEL, pretrained=False, global_pool="token", depth=depth).eval()
@@ -90,8 +90,8 @@ def flops_per_volume(registry, strategy: str, size: int, depth: int) -> float:
 def run(depth: int, size: int, threads: int = 0) -> dict:
     import torch
 
-    from liftbench.lifting.api import lift_with
-    from liftbench.plugins import default_registry
+    from liftbench.api import lift_with
+    from liftbench.plugin.manager import default_registry
 
     if threads:
         torch.set_num_threads(threads)

@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 
 from liftbench.cli import main
-from liftbench.protocols import context
-from liftbench.results import read_results
+from liftbench.run import context
+from liftbench.run.results import read_results
 
 
 def run_protocol(protocol: str, out: Path, cache: Path, *, seeds: int, iterations: int, warmup: int, size: int) -> float:

@@ -8,7 +8,7 @@ are timed by wrapping the functions that do them (the wrappers only add ``perf_c
 * data: ``RunContext.dataset`` (generating / loading the volumes; kept across runs of the grid);
 * backbone build: ``RunContext.backbone`` (building the 2D model and loading its weights; kept across runs);
 * lifting: ``RunContext.lift`` (wrapping / patching the model per run; undoing it falls under other);
-* feature extraction: ``liftbench.protocols.features.extract`` (the lifted forwards);
+* feature extraction: ``liftbench.api.extract`` (the lifted forwards);
 * feature cache I/O: the rest of ``cached_features`` (hashing, ``torch.save`` / ``torch.load``);
 * probe training: ``fit_head`` as the linear protocol calls it (per seed);
 * evaluation: ``probe_result`` (test predictions and metrics);
@@ -18,8 +18,8 @@ are timed by wrapping the functions that do them (the wrappers only add ``perf_c
   progress bar, ...), measured from before ``import torch``.
 
 The achieved fraction of the matmul peak during extraction is each group's FLOPs
-(``liftbench.estimate.trace``, per volume, × its volumes) over its extraction seconds, divided by
-``liftbench.bench.measure.matmul_peak_gflops`` measured here (fp32; for a bf16 study the bf16 matmul peak too).
+(``liftbench.cost.estimate.trace``, per volume, × its volumes) over its extraction seconds, divided by
+``liftbench.cost.bench.measure.matmul_peak_gflops`` measured here (fp32; for a bf16 study the bf16 matmul peak too).
 
     python benchmarks/study_throughput.py                        # demo, fp32 and bf16 -> results/bench/study_throughput.md
     python benchmarks/study_throughput.py --dtypes fp32 --out /tmp/st.md -- --size 64 --seeds 1 --backbones vit-tiny-shapes
@@ -44,12 +44,12 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 import liftbench.commands.board as board  # noqa: E402
-import liftbench.protocols.features as features  # noqa: E402
 import liftbench.protocols.linear as linear  # noqa: E402
-import liftbench.runner as runner  # noqa: E402
+import liftbench.run.feature_cache as features  # noqa: E402
+import liftbench.run.runner as runner  # noqa: E402
 from liftbench.cli import main  # noqa: E402
-from liftbench.protocols import context  # noqa: E402
-from liftbench.protocols.context import RunContext  # noqa: E402
+from liftbench.run import context  # noqa: E402
+from liftbench.run.context import RunContext  # noqa: E402
 
 IMPORT_SECONDS = time.perf_counter() - T0
 
@@ -132,8 +132,8 @@ def instrumented(timers: Timers):
 
 
 def study(dtype: str, extra: list[str], work: Path) -> dict:
-    from liftbench.estimate import trace
-    from liftbench.plugins import build_registry
+    from liftbench.cost.estimate import trace
+    from liftbench.plugin.manager import build_registry
 
     timers = Timers()
     results, cache = work / f"{dtype}-results", work / f"{dtype}-cache"
@@ -145,7 +145,7 @@ def study(dtype: str, extra: list[str], work: Path) -> dict:
     wall = time.perf_counter() - start
     if code != 0:
         raise SystemExit(f"liftbench {' '.join(argv)} exited {code}")
-    from liftbench.results import read_results
+    from liftbench.run.results import read_results
 
     frame = read_results(results).frame
     ok = frame[frame["status"] == "ok"]
@@ -175,7 +175,7 @@ def render(studies: list[dict], peaks: dict[str, float], import_seconds: float, 
         "Stages are timed by wrapping the functions that do them (see the script's docstring); `other` is the rest of "
         f"the wall: CLI, planning, provenance, progress bar, and the imports of torch and liftbench ({import_seconds:.1f} s, "
         "counted once, in each column). The studies run one after the other in one process: the synthetic set's "
-        "generator memoises its volumes (``lru_cache`` in ``plugins/synthetic.py``), so a second column's data stage "
+        "generator memoises its volumes (``lru_cache`` in ``liftbench/datasets/synthetic.py``), so a second column's data stage "
         "is ~0 — a fresh process pays the first column's figure. Regenerate: `python benchmarks/study_throughput.py`.",
         "",
     ]
@@ -223,7 +223,7 @@ def render(studies: list[dict], peaks: dict[str, float], import_seconds: float, 
 
 
 def main_cli() -> None:
-    from liftbench.bench.measure import matmul_peak_gflops
+    from liftbench.cost.bench.measure import matmul_peak_gflops
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtypes", default="fp32,bf16", help="comma list: fp32, bf16")

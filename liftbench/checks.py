@@ -9,7 +9,7 @@ loss) through :func:`check_finite`.
 
 Whose fault it is decides the error:
 
-- a dataset whose return breaks :class:`liftbench.data.VolumeDataset`'s contract is the plugin's:
+- a dataset whose return breaks :class:`liftbench.datasets.volumes.VolumeDataset`'s contract is the plugin's:
   :class:`~liftbench.errors.PluginError` (exit 2), naming the dataset and the plugin that registered it.
   A plugin that reads the user's files checks them itself and raises a
   :class:`~liftbench.errors.UsageError` naming the file (as the MedMNIST, LIDC and MMWHS loaders do);
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from liftbench.data import SPLITS, DatasetContractError, VolumeDataset
+from liftbench.datasets.volumes import SPLITS, DatasetContractError, VolumeDataset
 from liftbench.errors import PluginError, UsageError
 
 COUNT_OPTIONS = {"train": "n_train", "val": "n_val", "test": "n_test"}  # the convention for split sizes
@@ -44,7 +44,7 @@ def _who(entry: Any) -> str:
 
 def load_dataset(entry: Any, *, size: int, data_root: str | None = None, options: Mapping[str, Any] | None = None) -> VolumeDataset:
     """Call dataset ``entry``'s ``load`` as a run does (its registered options, then ``options``) and return
-    the dataset after :func:`check_dataset`. A :class:`~liftbench.data.VolumeSplit` the plugin built against
+    the dataset after :func:`check_dataset`. A :class:`~liftbench.datasets.volumes.VolumeSplit` the plugin built against
     its contract (a ``(N, D, H, W)`` volume array) is a :class:`PluginError` naming the plugin."""
     opts = {**entry.options, **(options or {})}
     try:
@@ -151,7 +151,7 @@ def _dataset_problems(dataset: VolumeDataset, entry: Any, size: int, options: Ma
 
 def check_dataset(dataset: Any, *, entry: Any, size: int, options: Mapping[str, Any] | None = None) -> VolumeDataset:
     """``dataset`` as the plugin of ``entry`` returned it for ``size`` and dataset ``options``, checked
-    against :class:`~liftbench.data.VolumeDataset`'s contract; a :class:`PluginError` lists every problem.
+    against :class:`~liftbench.datasets.volumes.VolumeDataset`'s contract; a :class:`PluginError` lists every problem.
 
     Checked: the return is a ``VolumeDataset`` of the asked size; each split's volumes are ``(N, 1, D, H, W)``
     at the run's size (see :func:`_shape_ok`: ``size``³ for classification, the in-plane network size for
@@ -163,10 +163,10 @@ def check_dataset(dataset: Any, *, entry: Any, size: int, options: Mapping[str, 
     would otherwise be recorded as if it had been used.
     """
     if not isinstance(dataset, VolumeDataset):
-        raise PluginError(f"{_who(entry)} returned a {type(dataset).__name__}, not a liftbench.data.VolumeDataset")
+        raise PluginError(f"{_who(entry)} returned a {type(dataset).__name__}, not a liftbench.datasets.volumes.VolumeDataset")
     problems = _dataset_problems(dataset, entry, size, options or {})
     if problems:
-        raise PluginError(f"{_who(entry)} handed over a dataset that breaks liftbench.data.VolumeDataset's contract "
+        raise PluginError(f"{_who(entry)} handed over a dataset that breaks liftbench.datasets.volumes.VolumeDataset's contract "
                           f"at --size {size}: {'; '.join(problems)}")  # fmt: skip
     return dataset
 

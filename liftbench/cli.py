@@ -17,7 +17,7 @@ from liftbench.errors import ExitCode, UsageError
 
 def _version() -> str:
     import liftbench
-    from liftbench.provenance import source_revision
+    from liftbench.run.provenance import source_revision
 
     commit, dirty = source_revision()
     where = f" (commit {commit[:12]}{', with uncommitted changes' if dirty else ''})" if commit else ""
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         registry = None
         if not argv or argv[0] == "run" or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
-            from liftbench.plugins import build_registry
+            from liftbench.plugin.manager import build_registry
 
             registry = build_registry(_disabled(argv))
         parser = build_parser(registry)

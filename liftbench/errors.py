@@ -62,3 +62,9 @@ def writing(path: Path | str, flag: str) -> Iterator[None]:
         yield
     except OSError as exc:
         raise cannot_write(path, flag, exc) from None
+
+
+def not_utf8(what: str, exc: UnicodeDecodeError) -> UsageError:
+    """The usage error for a TOML file that is not UTF-8, naming the first bad byte."""
+    return UsageError(f"{what} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                      "TOML files are UTF-8: save it as UTF-8")  # fmt: skip

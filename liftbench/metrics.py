@@ -18,20 +18,21 @@ reported. torchmetrics' own "macro" would quietly average over the remaining cla
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torchmetrics.functional.classification import (
-    binary_accuracy,
-    binary_auroc,
-    multiclass_accuracy,
-    multiclass_auroc,
-)
 
-from liftbench.data import TASKS
+if TYPE_CHECKING:
+    import torch
+
+
+# Every metric a result row may carry, in the leaderboard's order, with its printed name: the one list.
+METRIC_NAMES = {"auc": "AUC", "acc": "ACC", "dice": "Dice", "featdice": "FeatDice"}
 
 
 def _tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:
+    import torch  # in the functions: the leaderboard reads METRIC_NAMES without loading torch
+
     return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).detach().cpu()
 
 
@@ -42,6 +43,10 @@ def probabilities_from_logits(logits: np.ndarray | torch.Tensor, task: str) -> n
     scores); a single-logit binary output ``(N,)``/``(N, 1)`` gets a sigmoid. Returns the input's type
     (numpy in, numpy out) and floating dtype.
     """
+    import torch
+
+    from liftbench.datasets.volumes import TASKS
+
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     x = _tensor(logits)
@@ -64,6 +69,16 @@ def classification_metrics(
     P(positive)); ``labels`` are integer classes ``(N,)`` or ``(N, 1)``. AUC is NaN when undefined (see
     module docstring).
     """
+    import torch
+    from torchmetrics.functional.classification import (
+        binary_accuracy,
+        binary_auroc,
+        multiclass_accuracy,
+        multiclass_auroc,
+    )
+
+    from liftbench.datasets.volumes import TASKS
+
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     p = _tensor(probs).double()

@@ -38,3 +38,12 @@ def resolve_dtype(requested: str, device: str, backbone_bf16: bool) -> str:
     if requested != "auto":
         return requested
     return "bf16" if backbone_bf16 and native_bf16(device) else "fp32"
+
+
+def autocast(device: str, dtype: str):
+    """bf16 autocast on request (on CPU too, so the path is testable without a GPU)."""
+    import torch
+
+    if dtype == "bf16":
+        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+    return torch.autocast(device_type=torch.device(device).type, enabled=False)

@@ -10,7 +10,7 @@ backbones that build in milliseconds, and a whole grid run into a temporary fold
 
 ``run_grid`` goes through the same planner, runner and result files as ``liftbench run``, so what it
 returns is what a user would find in their results folder; ``run_study`` does the same for a registered
-study (or a :class:`liftbench.study.Study`), with its grids' fields changed for a test
+study (or a :class:`liftbench.study.model.Study`), with its grids' fields changed for a test
 (``backbones=("tiny-vit",)``), and records it in the folder's ``study.toml`` as ``liftbench run`` does.
 """
 
@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from liftbench import hookimpl
-from liftbench.registry import Registry
+from liftbench.plugin.registry import Registry
+from liftbench.study.model import registered_study
 
 # Small enough to build and run in a test; random-init DINOv3 architecture (head_dim 64, CLS + 4 registers).
 TINY_VIT = {"model_name": "vit_small_patch16_dinov3", "global_pool": "token", "depth": 2, "embed_dim": 64, "num_heads": 1}
@@ -35,9 +36,9 @@ class TinyBackbones:
 
     @hookimpl
     def liftbench_register_backbones(self, registrar):
-        registrar.add("tiny-vit", "liftbench.backbones:create_timm_backbone", family="vit", options=TINY_VIT,
+        registrar.add("tiny-vit", "liftbench.backbones.timm_backbones:create_timm_backbone", family="vit", options=TINY_VIT,
                       description="2-block DINOv3-architecture ViT for tests (use --weights random)")  # fmt: skip
-        registrar.add("tiny-cnn", "liftbench.backbones:create_timm_backbone", family="cnn", options=TINY_CNN,
+        registrar.add("tiny-cnn", "liftbench.backbones.timm_backbones:create_timm_backbone", family="cnn", options=TINY_CNN,
                       description="timm resnet10t for tests (use --weights random)")  # fmt: skip
 
 
@@ -50,7 +51,7 @@ def _named(plugin: Any) -> tuple[str, Any]:
 def registry_with(*plugins: Any, tiny_backbones: bool = True, disabled: Sequence[str] = ()) -> Registry:
     """The installed plugins plus ``plugins`` (modules, objects, or ``(name, plugin)`` pairs) and, unless
     told not to, :class:`TinyBackbones`."""
-    from liftbench.plugins import build_registry
+    from liftbench.plugin.manager import build_registry
 
     extra = [_named(p) for p in plugins] + ([("liftbench-testing-tiny-backbones", TinyBackbones())] if tiny_backbones else [])
     return build_registry(disabled=disabled, extra=extra)
@@ -78,8 +79,8 @@ def run_grid(
     """Plan and run a grid into ``folder/results`` (feature cache in ``folder/cache``); returns the rows
     of every result file as a DataFrame. ``options`` default to a fast probe, ``dataset_options`` to a
     tiny synthetic set; ``data_root`` is where file-based datasets are read; ``force`` reruns what is done."""
-    from liftbench.results import read_results
-    from liftbench.runner import ExecutionContext, execute, plan
+    from liftbench.run.results import read_results
+    from liftbench.run.runner import ExecutionContext, execute, plan
 
     folder = Path(folder)
     protocol_entries = registry.resolve("protocol", protocols)
@@ -102,17 +103,17 @@ def run_grid(
 
 
 def run_study(registry: Registry, folder: Path, study: Any, **grid_changes: Any):
-    """Run a study (a registered name or a :class:`liftbench.study.Study`) into ``folder/results`` with the
+    """Run a study (a registered name or a :class:`liftbench.study.model.Study`) into ``folder/results`` with the
     feature cache in ``folder/cache``; ``grid_changes`` replace fields of every grid (``seeds=(0,)``).
     Returns the rows of every result file as a DataFrame."""
     from dataclasses import replace
 
-    from liftbench.results import read_results
-    from liftbench.runner import ExecutionContext, execute
-    from liftbench.study_plan import plan_study, record, resolve
+    from liftbench.run.results import read_results
+    from liftbench.run.runner import ExecutionContext, execute
+    from liftbench.study.plan import plan_study, record, resolve
 
     folder = Path(folder)
-    chosen = registry.get("study", study).load() if isinstance(study, str) else study
+    chosen = registered_study(registry.get("study", study)) if isinstance(study, str) else study
     chosen = resolve(replace(chosen, results=str(folder / "results"), grids=tuple(replace(g, **grid_changes) for g in chosen.grids)), registry)
     runs = plan_study(chosen, registry)
     ctx = ExecutionContext(registry=registry, results_dir=folder / "results", cache_dir=folder / "cache",

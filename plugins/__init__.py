@@ -6,7 +6,7 @@ liftbench's own ``pyproject.toml``, exactly as a third-party package registers i
     [project.entry-points.liftbench]
     my-strategies = "my_package.strategies"
 
-A plugin module implements one or more registrar hooks (see :mod:`liftbench.hookspecs`)::
+A plugin module implements one or more registrar hooks (see :mod:`liftbench.plugin.hookspecs`)::
 
     from liftbench import hookimpl
 
@@ -21,6 +21,8 @@ a run selects the thing. Names must be unique across plugins: a collision is an 
 
 # The built-in plugins by entry-point name, as pyproject.toml registers them. liftbench reads this list
 # only when no installed metadata lists them (a plain source checkout), so the command still works.
+import liftbench  # noqa: E402,F401  (installs the finder that keeps the moved loaders' old module paths working)
+
 BUILTINS = {
     "builtin-strategies": "liftbench_plugins.strategies",
     "builtin-backbones": "liftbench_plugins.backbones",

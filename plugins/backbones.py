@@ -2,7 +2,7 @@
 through timm.
 
 The large ViTs (``vith+``: 0.84B parameters, ``vit7b``: 6.7B) are planned on PyTorch's meta device
-(``--dry-run`` allocates no weights; :mod:`liftbench.estimate`); ``benchmarks/lift_7b.py`` lifts a random 7B.
+(``--dry-run`` allocates no weights; :mod:`liftbench.cost.estimate`); ``benchmarks/lift_7b.py`` lifts a random 7B.
 
 The ConvNeXts are the ones Meta distilled from DINOv3's ViT-7B on LVD-1689M (timm
 ``convnext_{tiny,small,base,large}.dinov3_lvd1689m``): the "cnn" family, so every CNN strategy lifts them.
@@ -13,8 +13,8 @@ The ConvNeXts are the ones Meta distilled from DINOv3's ViT-7B on LVD-1689M (tim
 
 from liftbench import hookimpl
 
-_CREATE = "liftbench.backbones:create_timm_backbone"
-_LOCATE = "liftbench.backbones:locate_timm_weights"
+_CREATE = "liftbench.backbones.timm_backbones:create_timm_backbone"
+_LOCATE = "liftbench.backbones.timm_backbones:locate_timm_weights"
 
 
 @hookimpl

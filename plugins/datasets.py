@@ -38,7 +38,7 @@ MEDMNIST3D = {
 def liftbench_register_datasets(registrar):
     registrar.add(
         "synthetic",
-        "liftbench_plugins.synthetic:load",
+        "liftbench.datasets.synthetic:load",
         aliases=("synth",),
         description="generated tubes and blobs whose class lies in their 3D course (no download), with lesion masks",
         sizes=(28, 32, 64),
@@ -47,7 +47,7 @@ def liftbench_register_datasets(registrar):
     )
     registrar.add(
         "diagnostic",
-        "liftbench_plugins.diagnostic:load",
+        "liftbench.datasets.diagnostic:load",
         aliases=("helix",),
         description="generated helices whose handedness no single slice shows, at any depth (no download), with tube "
         "masks: slice-2D with an order-blind head is at chance by construction",
@@ -59,7 +59,7 @@ def liftbench_register_datasets(registrar):
     for name, (flag, description) in MEDMNIST3D.items():
         registrar.add(
             name,
-            "liftbench_plugins.medmnist3d:load",
+            "liftbench.datasets.medmnist3d:load",
             aliases=(flag,),
             description=description,
             sizes=(28, 64),
@@ -68,7 +68,7 @@ def liftbench_register_datasets(registrar):
         )
     registrar.add(
         "lidc",
-        "liftbench_plugins.lidc:load",
+        "liftbench.datasets.lidc:load",
         aliases=("lidc-idri",),
         description="LIDC-IDRI lung nodules, binary masks (half the readers), PlaneCycle Table 3; the ACSConv release "
         "(github.com/M3DV/ACSConv experiments/lidc, Google Drive zip) in <data root>/lidc/; size = in-plane size",
@@ -80,7 +80,7 @@ def liftbench_register_datasets(registrar):
     for modality in ("CT", "MRI"):
         registrar.add(
             f"mmwhs-{modality.lower()}",
-            "liftbench_plugins.mmwhs:load",
+            "liftbench.datasets.mmwhs:load",
             description=f"MM-WHS 2017 whole heart {modality}, 5 structures, PlaneCycle Table 3; a third-party "
             f"preprocessed 0..5-label NIfTI release (not named upstream) in <data root>/mmwhs/{modality}/",
             has_masks=True,

@@ -1,7 +1,7 @@
 """Built-in executors: run the grid in this process, or on a Slurm cluster through submitit.
 
 The Slurm executor's options are declared here; the command line offers them as ``--slurm-<option>``
-(grouped under this plugin in ``liftbench run --help``), and ``liftbench.executors.slurm`` validates
+(grouped under this plugin in ``liftbench run --help``), and ``liftbench.run.executors.slurm`` validates
 their values (time formats, whole numbers) when a grid is submitted.
 """
 
@@ -26,10 +26,10 @@ SLURM = {
 
 @hookimpl
 def liftbench_register_executors(registrar):
-    registrar.add("local", "liftbench.executors.local:execute", description="run every run here, in order", in_process=True)
+    registrar.add("local", "liftbench.run.executors.local:execute", description="run every run here, in order", in_process=True)
     registrar.add(
         "slurm",
-        "liftbench.executors.slurm:execute",
+        "liftbench.run.executors.slurm:execute",
         description="submit the grid to Slurm (submitit): one array task per feature-cache group; --slurm-* options",
         options=SLURM,
     )

@@ -8,7 +8,7 @@ its ``--quick`` preset; the command line, ``--opt KEY=VALUE`` and the Python API
 from dataclasses import replace
 
 from liftbench import Option, hookimpl
-from liftbench.adapters import REFUSED, check_targets
+from liftbench.protocols.adapters import REFUSED, check_targets
 
 DTYPE = Option(str, "auto", "precision of backbone forwards: fp32, bf16 (autocast) or auto (bf16 where the device has it natively and the backbone passed the bf16 fidelity gate)", choices=("auto", "fp32", "bf16"))
 PROBE = {

@@ -1,16 +1,16 @@
 """Built-in backbones pretrained by liftbench itself, shipped with the package: no download.
 
-Both were trained for a few minutes on CPU on generated 2D shape images (``liftbench.shapes``) and are
+Both were trained for a few minutes on CPU on generated 2D shape images (``liftbench.backbones.shapes``) and are
 small enough for the demo and the tests: ``vit-tiny-shapes`` (timm's DINOv3 ViT class, 4 blocks,
 width 128 in heads of 64, patch 8, CLS + 4 registers, RoPE) and ``resnet-tiny-shapes`` (timm ResNet,
 BasicBlocks [1, 1, 1, 1], channels 16-128). ``--weights random[:SEED]`` gives their untrained init
-(seed 0 is the one training started from); ``python -m liftbench.shapes.train`` regenerates the weights.
+(seed 0 is the one training started from); ``python -m liftbench.backbones.shapes.train`` regenerates the weights.
 """
 
 from liftbench import hookimpl
 
-_CREATE = "liftbench.shapes.load:create"
-_LOCATE = "liftbench.shapes.load:locate"
+_CREATE = "liftbench.backbones.shapes.load:create"
+_LOCATE = "liftbench.backbones.shapes.load:locate"
 
 
 @hookimpl

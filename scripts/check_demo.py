@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         "--committed", type=Path, default=COMMITTED, help=f"the committed table (default {COMMITTED.relative_to(ROOT)})"
     )
     args = parser.parse_args(argv)
-    from liftbench.leaderboard import render_folder
+    from liftbench.report.leaderboard import render_folder
 
     if not args.fresh.is_dir():
         print(f"check_demo: results folder {str(args.fresh)!r} does not exist", file=sys.stderr)

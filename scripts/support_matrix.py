@@ -119,7 +119,7 @@ def build(name: str, kwargs: dict) -> nn.Module:
 def matrix(families: dict[str, tuple[str, dict]]) -> tuple[dict[str, dict[str, Outcome]], dict[str, str]]:
     """family -> strategy -> :class:`Outcome` (a model timm cannot build fails every strategy), and the
     liftbench family (vit/cnn) each model was recognised as."""
-    from liftbench.lifting.api import backbone_family
+    from liftbench.api import backbone_family
 
     volume = torch.randn(*VOLUME, generator=torch.Generator().manual_seed(1))
     results: dict[str, dict[str, Outcome]] = {}

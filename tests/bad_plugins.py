@@ -8,10 +8,10 @@ stored at a native in-plane size, resized by ``inplane["network"]`` like LIDC.
 from __future__ import annotations
 
 import numpy as np
-from liftbench_plugins.synthetic import make_split
 
 from liftbench import Option, hookimpl
-from liftbench.data import VolumeDataset, VolumeSplit
+from liftbench.datasets.synthetic import make_split
+from liftbench.datasets.volumes import VolumeDataset, VolumeSplit
 
 FLAWS = (
     "none", "4d-volumes", "wrong-size", "wrong-dataset-size", "float-above-one", "nan-volumes", "int16-volumes",

@@ -3,7 +3,7 @@
 MedMNIST 3D ships one ``.npz`` per (flag, size): ``{flag}.npz`` at 28, ``{flag}_{size}.npz`` at 64,
 holding ``{split}_images`` uint8 ``(N, S, S, S)`` and ``{split}_labels`` uint8 ``(N, 1)`` for the splits
 train/val/test. Real files hold the official counts (``INFO[flag]['n_samples']``); these hold a few
-volumes, which ``liftbench_plugins.medmnist3d`` accepts because it never calls medmnist's asserting
+volumes, which ``liftbench.datasets.medmnist3d`` accepts because it never calls medmnist's asserting
 ``__len__``. Every class appears in every split, so AUC is defined on each.
 """
 

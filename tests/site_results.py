@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from liftbench.study import Grid, Layout, Study
+from liftbench.study.model import Grid, Layout, Study
 from liftbench.testing import FAST_PROBE, TINY_DATA, registry_with, run_study
 
 TINY_STUDY = Study(
@@ -35,7 +35,7 @@ def combined_results(folder: Path) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from liftbench.results import RUN_SUFFIX
+    from liftbench.run.results import RUN_SUFFIX
 
     source = tiny_results(Path(folder) / "tiny")
     out = Path(folder) / "combined"
@@ -57,9 +57,8 @@ def combined_results(folder: Path) -> Path:
 def add_figure1(results: Path) -> list[Path]:
     """Figure 1 of one synthetic volume with the tiny ViT (random weights), slice-2D and PlaneCycle, where
     ``liftbench show --out <results>/figure1`` would put it."""
-    from liftbench_plugins.synthetic import make_split
-
-    from liftbench.figure1 import draw, panels
+    from liftbench.datasets.synthetic import make_split
+    from liftbench.report.figure1 import draw, panels
 
     volume = make_split(1, 32, seed=0).volumes[0]
     rows = panels("tiny-vit", ["2d", "pcg"], volume, weights="random", registry=registry_with())

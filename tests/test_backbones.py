@@ -12,7 +12,7 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from liftbench.backbones import create_timm_backbone, random_seed, state_dict_sha256
+from liftbench.backbones.timm_backbones import create_timm_backbone, random_seed, state_dict_sha256
 from liftbench.errors import MissingFileError, UsageError
 
 TINY = {"depth": 2, "embed_dim": 64, "num_heads": 1, "global_pool": "token"}
@@ -100,7 +100,7 @@ def test_pretrained_comes_from_the_hugging_face_cache(tiny_checkpoint, tmp_path)
     script = textwrap.dedent(
         f"""
         import torch
-        from liftbench.backbones import create_timm_backbone
+        from liftbench.backbones.timm_backbones import create_timm_backbone
         model, info = create_timm_backbone("pretrained", model_name="{NAME}", depth=2, embed_dim=64, num_heads=1, global_pool="token")
         print(info.source, info.sha256, float(model.blocks[0].attn.qkv.weight.sum()))
         """

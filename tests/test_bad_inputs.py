@@ -15,7 +15,7 @@ import pytest
 from medmnist_files import write_medmnist_npz
 
 from liftbench.cli import main
-from liftbench.results import ATTEMPTS_DIR, UNREADABLE_DIR, read_results, result_files, run_files
+from liftbench.run.results import ATTEMPTS_DIR, UNREADABLE_DIR, read_results, result_files, run_files
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -84,7 +84,7 @@ def test_force_recomputes_the_features_too(tmp_path, capsys):
 def test_a_checkpoint_overwritten_at_its_path_is_another_run(tmp_path):
     from safetensors.torch import save_file
 
-    from liftbench.shapes.load import create
+    from liftbench.backbones.shapes.load import create
 
     ckpt, out = tmp_path / "w.safetensors", tmp_path / "out"
     for seed in (1, 2):
@@ -143,8 +143,8 @@ def test_a_forced_rerun_that_fails_keeps_the_ok_result_and_exits_1(tmp_path, mon
 
 
 def test_a_run_claimed_by_another_command_is_left_to_it(tmp_path, capsys):
-    from liftbench.plugins import build_registry
-    from liftbench.runner import plan
+    from liftbench.plugin.manager import build_registry
+    from liftbench.run.runner import plan
 
     out = tmp_path / "out"
     registry = build_registry()
@@ -153,7 +153,7 @@ def test_a_run_claimed_by_another_command_is_left_to_it(tmp_path, capsys):
                   size=32, weights="random", options={"quick": True, "iterations": 6, "warmup": 1},
                   dataset_options={"n_train": 12, "n_val": 6, "n_test": 6})  # fmt: skip
     holder = subprocess.Popen(  # another command, computing that run right now
-        [sys.executable, "-c", "import sys, time\nfrom liftbench.executors.claim import claimed\n"
+        [sys.executable, "-c", "import sys, time\nfrom liftbench.run.executors.claim import claimed\n"
          f"with claimed({str(out)!r}, {run.key!r}):\n    print('held', flush=True)\n    time.sleep(60)\n"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -224,7 +224,7 @@ def test_an_option_out_of_range_exits_2_before_anything_runs(tmp_path, capsys, f
 def test_a_full_results_disk_is_one_line_naming_the_folder(tmp_path, monkeypatch, capsys):
     import errno
 
-    import liftbench.results as results
+    import liftbench.run.results as results
 
     out = tmp_path / "out"
 

@@ -20,7 +20,7 @@ from medmnist_files import write_medmnist_npz
 from liftbench.checks import check_finite, check_weights, load_dataset
 from liftbench.cli import main
 from liftbench.errors import MissingFileError, PluginError, UsageError
-from liftbench.results import read_results, result_files
+from liftbench.run.results import read_results, result_files
 from liftbench.testing import registry_with
 
 SIZE = 16
@@ -36,7 +36,7 @@ def registry():
 @pytest.fixture
 def cli(registry, monkeypatch, tmp_path):
     """``liftbench ...`` on the registry holding the flawed datasets; returns (exit status, stderr)."""
-    monkeypatch.setattr("liftbench.plugins.build_registry", lambda *a, **k: registry)
+    monkeypatch.setattr("liftbench.plugin.manager.build_registry", lambda *a, **k: registry)
     monkeypatch.setenv("LIFTBENCH_CACHE", str(tmp_path / "cache"))
 
     def run(*args: str) -> int:
@@ -66,7 +66,7 @@ CONTRACT = {
     "masks-shape": "train masks have shape (6, 16, 15, 16)",
     "masks-values": "train masks hold values in 0..2; the mask classes background, lesion allow 0..1",
     "no-masks": "registered with has_masks=True but not every split holds masks",
-    "not-a-dataset": "returned a dict, not a liftbench.data.VolumeDataset",
+    "not-a-dataset": "returned a dict, not a liftbench.datasets.volumes.VolumeDataset",
     "ignores-n-train": "n_train=4 was asked for, but the train split holds 6 volumes (the option is declared but not honoured)",
 }
 
@@ -162,7 +162,7 @@ def _checkpoint(tmp_path, poison: float | None):
     """The random vit-tiny-shapes weights as a file, with one tensor of one block set to ``poison``."""
     from safetensors.torch import save_file
 
-    from liftbench.shapes.load import create
+    from liftbench.backbones.shapes.load import create
 
     model, _ = create("random", model_name="vit-tiny-shapes")
     state = {k: v.clone().contiguous() for k, v in model.state_dict().items()}
@@ -201,8 +201,8 @@ def test_check_weights_names_every_non_finite_tensor(poison):
 
 
 def test_lifted_features_refuses_a_model_with_nan_weights(registry):
-    from liftbench.lifting.public import lifted_features
-    from liftbench.shapes.load import create
+    from liftbench.api import lifted_features
+    from liftbench.backbones.shapes.load import create
 
     model, _ = create("random", model_name="vit-tiny-shapes")
     volumes = np.zeros((1, 1, SIZE, SIZE, SIZE), np.uint8)
@@ -234,7 +234,7 @@ class _Lifted:
 
 
 def test_extract_names_the_volumes_whose_features_are_not_finite():
-    from liftbench.protocols.features import extract
+    from liftbench.api import extract
 
     volumes = np.zeros((10, 1, 4, 4, 4), np.uint8)
     assert extract(_Lifted(None), volumes, (0.5,), (0.5,), batch_size=4).shape == (10, 4)

@@ -27,10 +27,10 @@ from site_results import tiny_results
 from liftbench import hookimpl
 from liftbench.cli import main
 from liftbench.errors import ExitCode
-from liftbench.options import Option
-from liftbench.results import RUN_SUFFIX
-from liftbench.study import STUDY_FILE, folder_study, read_study
-from liftbench.study_plan import record
+from liftbench.plugin.options import Option
+from liftbench.run.results import RUN_SUFFIX
+from liftbench.study.model import STUDY_FILE, folder_study, read_study
+from liftbench.study.plan import record
 
 HOSTILE = r"ev/il<script>alert(1)</script>|*_\&%$#{x}~^`"  # a name from a plugin or a hand-edited result file
 
@@ -150,7 +150,7 @@ def test_a_study_with_no_grid_is_a_usage_error_not_a_default_grid(tmp_path, caps
 def test_rerun_commands_name_the_folder_where_it_is_shell_quoted(tiny, tmp_path, capsys, monkeypatch):
     """After a copy to a folder whose name needs quoting, ``status`` and the site print a command that runs the
     study into that folder — not into the one recorded when it was made."""
-    from liftbench.site import render_site
+    from liftbench.report.site import render_site
 
     moved = tmp_path / "copied results; rm -rf ~"
     shutil.copytree(tiny, moved)
@@ -241,7 +241,7 @@ def test_a_read_only_or_full_disk_is_a_usage_error_naming_the_path(tiny, tmp_pat
                                                                    words):  # fmt: skip
     import os
 
-    from liftbench import results
+    from liftbench.run import results
 
     root = tmp_path / "root"
     shutil.copytree(tiny, root / "study")
@@ -285,7 +285,7 @@ class Colliding:
 @pytest.fixture
 def install(monkeypatch):
     """Make in-process plugins visible to ``liftbench.cli.main`` as if installed (entry points)."""
-    from liftbench import plugins
+    from liftbench.plugin import manager as plugins
 
     original = plugins._candidates
 
@@ -299,8 +299,8 @@ def planned_options(args: list[str]) -> dict[str, dict]:
     """protocol -> its resolved options, as ``liftbench run ARGS`` would plan them."""
     from liftbench.cli import build_parser
     from liftbench.commands.run_study import study_from_args
-    from liftbench.plugins import build_registry
-    from liftbench.study_plan import plan_study, resolve
+    from liftbench.plugin.manager import build_registry
+    from liftbench.study.plan import plan_study, resolve
 
     registry = build_registry()
     parsed = build_parser(registry).parse_args(["run", *args])

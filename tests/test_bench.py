@@ -9,13 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from liftbench.bench.flops import count_flops, flops_by_operator, register_cpu_attention_formulas
-from liftbench.bench.measure import is_out_of_memory, peak_memory_mb, time_call
-from liftbench.bench.report import write_report
-from liftbench.bench.sweep import BenchSettings, run_sweep
+from liftbench.api import lift_with
+from liftbench.cost.bench.flops import count_flops, flops_by_operator, register_cpu_attention_formulas
+from liftbench.cost.bench.measure import is_out_of_memory, peak_memory_mb, time_call
+from liftbench.cost.bench.report import write_report
+from liftbench.cost.bench.sweep import BenchSettings, run_sweep
 from liftbench.errors import UsageError
-from liftbench.lifting.api import lift_with
-from liftbench.results import read_results
+from liftbench.run.results import read_results
 
 FAST = {"warmup": 1, "repeats": 2, "matmul_n": 256}
 
@@ -65,7 +65,7 @@ def test_flatten3d_flops_per_token_grow_slice2d_flat(registry):
 
 def test_time_call_times_only_the_repeats_and_summarises_them(monkeypatch):
     """A fake clock that advances by a known amount per call: warm-up calls (1 s each) must not be timed."""
-    from liftbench.bench import measure
+    from liftbench.cost.bench import measure
 
     clock = [0.0]
     durations = iter([1.0, 1.0, 0.005, 0.001, 0.003, 0.002])  # seconds: 2 warm-ups, then 4 timed calls
@@ -164,8 +164,8 @@ def _args(**overrides) -> argparse.Namespace:
 def test_bench_command_end_to_end(registry, tmp_path, monkeypatch):
     from liftbench.commands.bench import bench_command
 
-    monkeypatch.setattr("liftbench.plugins.build_registry", lambda *a, **k: registry)
-    import liftbench.bench.sweep as sweep_module
+    monkeypatch.setattr("liftbench.plugin.manager.build_registry", lambda *a, **k: registry)
+    import liftbench.cost.bench.sweep as sweep_module
 
     small_peak = sweep_module.matmul_peak_gflops
     monkeypatch.setattr(sweep_module, "matmul_peak_gflops", lambda device, dtype, n: small_peak(device, dtype, n=256))
@@ -182,7 +182,7 @@ def test_bench_command_end_to_end(registry, tmp_path, monkeypatch):
 def test_bench_command_user_mistakes(registry, tmp_path, monkeypatch, flag, value):
     from liftbench.commands.bench import bench_command
 
-    monkeypatch.setattr("liftbench.plugins.build_registry", lambda *a, **k: registry)
+    monkeypatch.setattr("liftbench.plugin.manager.build_registry", lambda *a, **k: registry)
     with pytest.raises(UsageError):
         bench_command(_args(**{flag: value, "results": tmp_path}))
 
@@ -199,7 +199,7 @@ def _lifted_tiny(registry, strategy: str = "pcg", **options):
 
 @pytest.mark.parametrize("mode, classes", [("frozen", 6), ("finetune", 6), ("frozen", 2), ("finetune", 2)])
 def test_seg_step_trains_the_head_and_the_backbone_only_when_finetuning(registry, mode, classes):
-    from liftbench.bench.segstep import make_seg_step
+    from liftbench.cost.bench.segstep import make_seg_step
     from liftbench.segmentation.decoder import ProgressiveUpHead
 
     lifted = _lifted_tiny(registry, "pcg", checkpoint=mode == "finetune")
@@ -222,7 +222,7 @@ def test_seg_step_trains_the_head_and_the_backbone_only_when_finetuning(registry
 
 
 def test_seg_step_runs_in_bf16(registry):
-    from liftbench.bench.segstep import make_seg_step
+    from liftbench.cost.bench.segstep import make_seg_step
 
     lifted = _lifted_tiny(registry, "2d")
     step, _ = make_seg_step(lifted, torch.randn(1, 1, 16, 16, 16), "finetune", 6, "bf16", "cpu")
@@ -260,7 +260,7 @@ def test_seg_sweep_rows_carry_mode_and_head_parameters(registry, tmp_path, mode)
 
 def test_forward_rows_keep_their_options_and_keys():
     """Adding the seg fields must not change forward/train rows: same options, same file names as before."""
-    from liftbench.bench.sweep import bench_key
+    from liftbench.cost.bench.sweep import bench_key
 
     settings = BenchSettings()
     assert settings.options() == {"dtype": "fp32", "train": False, "warmup": 2, "repeats": 5, "matmul_n": 2048}
@@ -277,7 +277,7 @@ def test_forward_rows_keep_their_options_and_keys():
 def test_bench_seg_user_mistakes(registry, tmp_path, monkeypatch, argv):
     from liftbench.commands.bench import add_parser, bench_command
 
-    monkeypatch.setattr("liftbench.plugins.build_registry", lambda *a, **k: registry)
+    monkeypatch.setattr("liftbench.plugin.manager.build_registry", lambda *a, **k: registry)
     parser = argparse.ArgumentParser()
     parser.add_argument("--disable-plugin", action="append", default=[])
     add_parser(parser.add_subparsers(dest="command"))

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from liftbench.cli import main
-from liftbench.results import read_results, result_files
+from liftbench.run.results import read_results, result_files
 
 TINY = ["--dataset-opt", "n_train=12", "--dataset-opt", "n_val=6", "--dataset-opt", "n_test=6", "--size", "32"]
 QUICK = ["--weights", "random", "--quick", "--iterations", "20", "--warmup", "2", "--no-leaderboard"]

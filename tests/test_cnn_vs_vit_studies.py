@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from liftbench.cli import main
-from liftbench.study_plan import plan_study, resolve
+from liftbench.study.plan import plan_study, resolve
 
 DATASETS = ("organ", "nodule", "fracture", "adrenal", "vessel", "synapse")
 STUDIES = {"dinov3-cnn-vs-vit": "table1-probe", "dinov3-cnn-vs-vit-finetune": "table2-finetune"}

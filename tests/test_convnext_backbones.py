@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import liftbench
-from liftbench.backbones import create_timm_backbone, state_dict_sha256
+from liftbench.backbones.timm_backbones import create_timm_backbone, state_dict_sha256
 from liftbench.errors import MissingFileError
 
 timm = pytest.importorskip("timm")

@@ -1,6 +1,6 @@
 """The diagnostic set is slice-blind by construction, and measurably so for the built-in ViT's slice-2D.
 
-What is identical across classes, derived in ``liftbench_plugins.diagnostic``: (1) from one draw, the ``left``
+What is identical across classes, derived in ``liftbench.datasets.diagnostic``: (1) from one draw, the ``left``
 volume is the ``right`` one reversed along depth, so the multiset of slice images per volume is the same
 (slice for slice); (2) at every depth, the slice's distribution is the same for both classes (the disc's angle
 is uniform). Each test has a partner that breaks the property and must be caught.
@@ -17,12 +17,12 @@ from liftbench_plugins import diagnostic
 from scipy.stats import ks_2samp
 
 from liftbench import lifted_features
-from liftbench.chance import accuracy_bounds, auc_bounds
 from liftbench.errors import UsageError
 from liftbench.metrics import classification_metrics
-from liftbench.plugins import default_registry
+from liftbench.plugin.manager import default_registry
 from liftbench.protocols.evaluation import predict
 from liftbench.protocols.linear import train_head
+from liftbench.report.chance import accuracy_bounds, auc_bounds
 
 SIZE = 16
 

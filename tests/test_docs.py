@@ -23,16 +23,16 @@ README_MAX_WORDS = 1500
 
 # Every type and function a plugin touches, with the reference page that must render it.
 REFERENCED = {
-    "lifting": ["liftbench.lift", "liftbench.lifting.public.lifted_features", "liftbench.lifting.base.Lifted",
+    "lifting": ["liftbench.lift", "liftbench.api.lifted_features", "liftbench.lifting.base.Lifted",
                 "liftbench.lifting.base.check_options", "liftbench.lifting.features.Features"],
-    "data": ["liftbench.data.VolumeDataset", "liftbench.data.VolumeSplit"],
-    "protocols": ["liftbench.protocols.context.RunContext", "liftbench.protocols.context.ProtocolResult",
+    "data": ["liftbench.datasets.volumes.VolumeDataset", "liftbench.datasets.volumes.VolumeSplit"],
+    "protocols": ["liftbench.run.context.RunContext", "liftbench.run.context.ProtocolResult",
                   "liftbench.metrics.classification_metrics"],
-    "options": ["liftbench.options.Option"],
+    "options": ["liftbench.plugin.options.Option"],
     "errors": ["liftbench.errors", "liftbench.errors.UsageError", "liftbench.errors.CannotLiftError",
                "liftbench.errors.PluginError", "liftbench.errors.MissingFileError"],
-    "hookspecs": ["liftbench.hookspecs", "liftbench.hookspecs.liftbench_register_strategies",
-                  "liftbench.hookspecs.liftbench_register_protocols"],
+    "hookspecs": ["liftbench.plugin.hookspecs", "liftbench.plugin.hookspecs.liftbench_register_strategies",
+                  "liftbench.plugin.hookspecs.liftbench_register_protocols"],
     "testing": ["liftbench.testing", "liftbench.testing.registry_with", "liftbench.testing.run_grid"],
 }  # fmt: skip
 
@@ -51,7 +51,7 @@ def test_site_builds_strictly_with_the_api_reference(tmp_path):
             assert f'id="{name}"' in html, f"reference/{page}.md renders no {name}"
     fields = (tmp_path / "site" / "reference" / "data.html").read_text(encoding="utf-8")
     for field in ("volumes", "labels", "masks", "num_classes", "splits"):  # dataclass fields, documented
-        assert f'id="liftbench.data.Volume{"Dataset" if field in ("num_classes", "splits") else "Split"}.{field}"' in fields
+        assert f'id="liftbench.datasets.volumes.Volume{"Dataset" if field in ("num_classes", "splits") else "Split"}.{field}"' in fields
 
 
 def _one_page_site(tmp_path: Path, page: str) -> Path:
@@ -72,10 +72,10 @@ def _one_page_site(tmp_path: Path, page: str) -> Path:
     ("page", "culprit"),
     [
         # the control: the same build of a sound page (a good anchor, a good reference) passes
-        ("See [below](#known-heading).\n\n::: liftbench.data.VolumeSplit\n", None),
+        ("See [below](#known-heading).\n\n::: liftbench.datasets.volumes.VolumeSplit\n", None),
         ("See [the guide](no-such-page.md).\n", "no-such-page.md"),
         ("See [below](#no-such-heading).\n", "no-such-heading"),
-        ("::: liftbench.data.NoSuchType\n", "liftbench.data.NoSuchType"),
+        ("::: liftbench.datasets.volumes.NoSuchType\n", "liftbench.datasets.volumes.NoSuchType"),
     ],
     ids=["sound-page", "broken-link", "broken-anchor", "missing-reference"],
 )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from liftbench.bench.flops import count_flops
+from liftbench.api import lift_with
 from liftbench.cli import main
-from liftbench.estimate import trace
-from liftbench.lifting.api import lift_with
+from liftbench.cost.bench.flops import count_flops
+from liftbench.cost.estimate import trace
 from liftbench.testing import registry_with
 
 
@@ -41,8 +41,8 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, capsys):
 
 def _seg_costs(registry, iterations: int):
     """The segmentation estimate of a tiny synthetic grid: the three training protocols at one batch size."""
-    from liftbench.estimate_seg import estimate_seg
-    from liftbench.runner import plan
+    from liftbench.cost.estimate_seg import estimate_seg
+    from liftbench.run.runner import plan
     from liftbench.testing import TINY_DATA
 
     protocols = registry.resolve("protocol", "seg-linear-cached,seg-linear,seg-finetune,featdice")

@@ -8,9 +8,9 @@ import resource
 import pytest
 import torch
 
-from liftbench.adapters import attach_lora
-from liftbench.estimate import calibration_options, parameter_count
-from liftbench.estimate_memory import lora_parameter_count, plan_memory
+from liftbench.cost.estimate import calibration_options, parameter_count
+from liftbench.cost.estimate_memory import lora_parameter_count, plan_memory
+from liftbench.protocols.adapters import attach_lora
 
 
 def test_the_dinov3_family_is_registered(registry):

@@ -22,12 +22,12 @@ import pytest
 import timm
 import torch
 
+from liftbench.api import lift
 from liftbench.lifting import rope_rescale
-from liftbench.lifting.api import lift
-from liftbench.plugins import build_registry
+from liftbench.plugin.manager import build_registry
 from liftbench.protocols import evaluation, finetune, linear_aug, training
 from liftbench.protocols.augment import augment_batch, training_input
-from liftbench.protocols.context import RunContext, RunSpec
+from liftbench.run.context import RunContext, RunSpec
 from liftbench.testing import TINY_VIT, run_grid
 
 TINY_DATA = {"n_train": 6, "n_val": 6, "n_test": 6}
@@ -357,9 +357,9 @@ def test_rows_record_schedule_selection_padding_and_backbone_mode(registry, tmp_
 def test_reported_table1_rows_sit_with_the_faithful_probe_not_with_linear():
     import pandas as pd
 
-    from liftbench import leaderboard as lb
-    from liftbench.reported import reported_rows
-    from liftbench.results import rows_to_table
+    from liftbench.report import leaderboard as lb
+    from liftbench.report.reported import reported_rows
+    from liftbench.run.results import rows_to_table
 
     rows = reported_rows()
     table1 = {r["protocol"] for r in rows if r["citation"].endswith("(Table 1)") and r["backbone"].startswith("vit")}

@@ -10,7 +10,7 @@ import torch
 from liftbench_plugins import diagnostic
 
 from liftbench.cli import main
-from liftbench.figure1 import Coherence, coherence, panels, pca_rgb
+from liftbench.report.figure1 import Coherence, coherence, panels, pca_rgb
 
 
 def test_coherence_known_answers():

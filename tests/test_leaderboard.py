@@ -11,10 +11,10 @@ import subprocess
 import pandas as pd
 import pytest
 
-from liftbench import leaderboard as lb
 from liftbench.errors import UsageError
-from liftbench.reported import DEFAULT_CSV, PAPER, reported_rows, write_reported
-from liftbench.results import read_results, rows_to_table, write_atomic
+from liftbench.report import leaderboard as lb
+from liftbench.report.reported import DEFAULT_CSV, PAPER, reported_rows, write_reported
+from liftbench.run.results import read_results, rows_to_table, write_atomic
 
 SEEDS = (0, 1, 2)
 JITTER = {0: -0.01, 1: 0.0, 2: 0.01}  # per seed: mean 0, sample std 1 point in percent
@@ -331,7 +331,7 @@ def test_check_reports_stale_and_missing_tables(paper, tmp_path):
 
 
 def test_plots_write_png_and_svg(frame, tmp_path):
-    from liftbench.plots import plot
+    from liftbench.report.plots import plot
 
     written = plot(frame_of(synthetic_rows() + reported_extra()), tmp_path / "plots")
     names = sorted(p.name for p in written)

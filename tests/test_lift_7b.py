@@ -24,7 +24,7 @@ def lift_7b():
 
 
 def test_a_7b_width_model_builds_in_bf16_and_lifts(lift_7b, registry):
-    from liftbench.lifting.api import lift_with
+    from liftbench.api import lift_with
 
     model = lift_7b.build_bf16(depth=1)
     params = list(model.parameters())

@@ -9,12 +9,12 @@ import pytest
 import torch
 from test_protocols import TINY_DATA, _context
 
-from liftbench.adapters import attach_lora, merge_into_weights, resolve_targets
+from liftbench.api import lift_with
 from liftbench.cli import main
 from liftbench.errors import UsageError
-from liftbench.lifting.api import lift_with
 from liftbench.protocols import lora
-from liftbench.results import read_results
+from liftbench.protocols.adapters import attach_lora, merge_into_weights, resolve_targets
+from liftbench.run.results import read_results
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -164,7 +164,7 @@ def test_bench_train_measures_full_fine_tuning_and_lora_at_the_same_settings(tmp
         frame = read_results(out).frame
         frames[label] = frame[frame["status"] == "ok"].set_index("metric")["value"]
     full, adapted = frames["full"], frames["lora"]
-    from liftbench.plugins import default_registry
+    from liftbench.plugin.manager import default_registry
 
     entry = default_registry().get("backbone", "vit-tiny-shapes")
     model, _ = entry.load()("random", **entry.options)

@@ -9,7 +9,7 @@ from liftbench_plugins import medmnist3d
 from liftbench_plugins.datasets import MEDMNIST3D
 from medmnist_files import write_medmnist_npz
 
-from liftbench.data import SPLITS
+from liftbench.datasets.volumes import SPLITS
 from liftbench.errors import MissingFileError, UsageError
 
 FLAGS = [flag for flag, _ in MEDMNIST3D.values()]

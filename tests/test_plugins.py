@@ -19,11 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from liftbench import hookimpl, hookspecs
+from liftbench import hookimpl
 from liftbench.cli import main
 from liftbench.errors import UsageError
-from liftbench.plugins import DISABLE_ENV, build_registry
-from liftbench.registry import KINDS, PLURAL, PluginError, Registry
+from liftbench.plugin import hookspecs
+from liftbench.plugin.manager import DISABLE_ENV, build_registry
+from liftbench.plugin.registry import KINDS, PLURAL, PluginError, Registry
 
 TESTS = Path(__file__).resolve().parent
 EXAMPLE = TESTS / "fixtures" / "liftbench-example-plugin"
@@ -104,11 +105,11 @@ class EveryHookPlugin:
 
     @hookimpl
     def liftbench_register_backbones(self, registrar):
-        registrar.add("t-backbone", "liftbench.backbones:create_timm_backbone", family="cnn", options={"model_name": "resnet18"})
+        registrar.add("t-backbone", "liftbench.backbones.timm_backbones:create_timm_backbone", family="cnn", options={"model_name": "resnet18"})
 
     @hookimpl
     def liftbench_register_datasets(self, registrar):
-        registrar.add("t-dataset", "liftbench_plugins.synthetic:load", sizes=(32,), has_masks=True)
+        registrar.add("t-dataset", "liftbench.datasets.synthetic:load", sizes=(32,), has_masks=True)
 
     @hookimpl
     def liftbench_register_protocols(self, registrar):
@@ -116,7 +117,7 @@ class EveryHookPlugin:
 
     @hookimpl
     def liftbench_register_executors(self, registrar):
-        registrar.add("t-executor", "liftbench.executors.local:execute")
+        registrar.add("t-executor", "liftbench.run.executors.local:execute")
 
     @hookimpl
     def liftbench_register_studies(self, registrar):
@@ -205,7 +206,7 @@ def test_third_party_plugin_lists_and_runs(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(list(results.glob("*.parquet"))) == 2  # one file per run
 
-    from liftbench.results import read_results
+    from liftbench.run.results import read_results
 
     frame = read_results(results).frame
     assert set(frame["strategy"]) == {"mip", "pcg"}
@@ -333,9 +334,9 @@ def test_duplicate_entry_point_names_are_reported(tmp_path):
 
 
 def test_building_the_registry_imports_nothing_heavy(tmp_path):
-    heavy = ["liftbench.lifting.vit_planecycle", "liftbench_plugins.synthetic", "liftbench.protocols.linear", "timm"]
+    heavy = ["liftbench.lifting.vit_planecycle", "liftbench.datasets.synthetic", "liftbench.protocols.linear", "timm"]
     code = (
-        "import sys; from liftbench.plugins import build_registry; r = build_registry(); "
+        "import sys; from liftbench.plugin.manager import build_registry; r = build_registry(); "
         "assert r.names('strategy') and r.names('dataset'); "
         f"print([m for m in {heavy!r} if m in sys.modules])"
     )
@@ -374,14 +375,14 @@ def test_every_registered_entry_loads(entry):
             assert callable(entry.load(family)), (entry.name, family)
         return
     if entry.kind == "study":
-        from liftbench.study import Study
+        from liftbench.study.model import Study
 
         assert isinstance(entry.load(), Study) and entry.load().name == entry.name
         return
     assert callable(entry.load())
     if entry.kind == "backbone":
         assert entry.family in ("vit", "cnn") and entry.architecture
-        if entry.target == "liftbench.backbones:create_timm_backbone":
+        if entry.target == "liftbench.backbones.timm_backbones:create_timm_backbone":
             import timm
 
             name = entry.options["model_name"]  # an architecture, or architecture.tag for one set of weights
@@ -455,7 +456,7 @@ def test_the_plugin_the_cli_needs_cannot_be_disabled(capsys):
 
 def test_builtins_load_without_entry_point_metadata(monkeypatch):
     """A plain source checkout has no installed metadata: the built-ins still load, from their own list."""
-    import liftbench.plugins as plugins_module
+    import liftbench.plugin.manager as plugins_module
 
     monkeypatch.setattr(plugins_module, "entry_points", lambda group: [])
     registry = plugins_module.build_registry()
@@ -470,7 +471,7 @@ class WrongTargets:
 
     @hookimpl
     def liftbench_register_strategies(self, registrar):
-        registrar.add("not-a-lifter", lifters={"vit": "liftbench.results:ResultsFolder"})
+        registrar.add("not-a-lifter", lifters={"vit": "liftbench.run.results:ResultsFolder"})
 
 
 def test_a_target_of_the_wrong_kind_fails_on_load_naming_plugin_and_target():
@@ -495,7 +496,7 @@ def test_a_lifter_breaking_the_return_contract_is_named():
     import timm
     import torch
 
-    from liftbench.lifting.api import lift_with
+    from liftbench.api import lift_with
     from liftbench.lifting.base import Lifted
 
     class ReturnsTensor(Lifted):
@@ -530,7 +531,7 @@ def test_an_executor_flag_for_another_executor_is_a_usage_error(tmp_path, capsys
 
 
 def test_a_plugin_version_is_part_of_the_run_key_and_recorded(monkeypatch):
-    from liftbench.runner import plan
+    from liftbench.run.runner import plan
 
     def keys(version: str):
         registry = registry_with(("mine", StrategyPlugin("mine")))

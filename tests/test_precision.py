@@ -16,9 +16,9 @@ import json
 
 import pytest
 import torch
-from liftbench_plugins.synthetic import make_split
 
 import liftbench
+from liftbench.datasets.synthetic import make_split
 from liftbench.precision import native_bf16, resolve_dtype
 from liftbench.testing import run_grid
 

@@ -6,9 +6,9 @@ import math
 
 from test_leaderboard import BASE, OFFSETS, cell, frame_of, synthetic_rows
 
-from liftbench import leaderboard as lb
-from liftbench.paired import DETERMINISTIC, FEW_SEEDS
-from liftbench.plots_pvalues import matrices, plot_pvalues
+from liftbench.report import leaderboard as lb
+from liftbench.report.paired import DETERMINISTIC, FEW_SEEDS
+from liftbench.report.plots_pvalues import matrices, plot_pvalues
 
 
 def _matrix(tables, backbone, dataset, metric):

@@ -12,9 +12,9 @@ import pytest
 from liftbench import hookimpl
 from liftbench.errors import CannotLiftError
 from liftbench.lifting.base import Lifted
-from liftbench.provenance import source_revision
-from liftbench.results import read_results
-from liftbench.runner import ExecutionContext, execute, plan
+from liftbench.run.provenance import source_revision
+from liftbench.run.results import read_results
+from liftbench.run.runner import ExecutionContext, execute, plan
 from liftbench.testing import registry_with
 
 TINY_DATA = {"n_train": 9, "n_val": 6, "n_test": 6}
@@ -58,7 +58,8 @@ def test_a_lifter_giving_up_during_a_run_is_failed_not_skipped(registry, tmp_pat
 
 
 def test_cli_exits_1_when_a_run_raised(registry, tmp_path, monkeypatch, capsys):
-    from liftbench import cli, plugins
+    from liftbench import cli
+    from liftbench.plugin import manager as plugins
 
     monkeypatch.setattr(plugins, "build_registry", lambda disabled=(): registry)
     rc = cli.main(["run", "--datasets", "synthetic", "--backbones", "tiny-vit", "--strategies", "gives-up", "--weights", "random",
@@ -105,7 +106,7 @@ def test_provenance_is_liftbench_source_commit_wherever_the_command_runs(tmp_pat
     other = tmp_path / "elsewhere"
     other.mkdir()
     subprocess.run(["git", "init", "-q", str(other)], check=True)
-    script = "from liftbench.provenance import provenance; p = provenance('cpu'); print(p['git_commit'], p['git_dirty'])"
+    script = "from liftbench.run.provenance import provenance; p = provenance('cpu'); print(p['git_commit'], p['git_dirty'])"
     out = subprocess.run([sys.executable, "-c", script], cwd=other, capture_output=True, text=True, timeout=120, check=True)
     commit, dirty = out.stdout.split()
     expected, expected_dirty = source_revision()
@@ -120,7 +121,7 @@ def test_peak_memory_is_each_runs_own(registry, tmp_path):
     include it (a lifetime maximum would), and must still count what the run holds resident."""
     import mmap
 
-    from liftbench.memory import RunPeakMemory, reset_rss_peak, status_kb
+    from liftbench.run.memory import RunPeakMemory, reset_rss_peak, status_kb
 
     if not reset_rss_peak():
         pytest.skip("this kernel does not allow resetting the resident-set high-water mark")

@@ -5,9 +5,9 @@ must give different features. This is the test that fails if the demo's numbers 
 from __future__ import annotations
 
 import torch
-from liftbench_plugins.synthetic import make_split
 
 import liftbench
+from liftbench.datasets.synthetic import make_split
 from liftbench.testing import registry_with, run_grid
 
 # Measured on this 2-core CPU (300 probe steps, seed 0, the default 120/45/45 volumes at 32^3): test

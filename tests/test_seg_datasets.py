@@ -8,8 +8,6 @@ import pytest
 import torch
 import torchio as tio
 from liftbench_plugins import lidc, mmwhs, synthetic
-from liftbench_plugins.data_folder import ENV_ROOT
-from liftbench_plugins.mmwhs_augment import augment as mmwhs_augment
 from seg_files import (
     ANSWER_SETS,
     LIDC_SHAPE,
@@ -24,6 +22,8 @@ from seg_files import (
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
+from liftbench.datasets.data_folder import ENV_ROOT
+from liftbench.datasets.mmwhs_augment import augment as mmwhs_augment
 from liftbench.errors import MissingFileError, UsageError
 
 pytestmark = pytest.mark.filterwarnings("ignore:The maximum displacement is larger:RuntimeWarning")
@@ -427,7 +427,7 @@ def test_mmwhs_augment_authors_heads_flips_all_three_axes():
 
 
 def test_registered_with_their_sizes_and_options():
-    from liftbench.plugins import build_registry
+    from liftbench.plugin.manager import build_registry
 
     registry = build_registry()
     entry = registry.get("dataset", "lidc")

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
+from liftbench.api import lift
 from liftbench.errors import UsageError
-from liftbench.lifting.api import lift
 from liftbench.segmentation import featdice as fd
 from liftbench.segmentation.dense import block_indices, configure, dense_maps
 from liftbench.segmentation.dice import mean_dice, per_volume_dice
@@ -133,7 +133,7 @@ def test_prototype_absent_class_is_never_predicted():
 
 
 def test_carved_validation_split_is_recorded_and_disjoint():
-    from liftbench_plugins.synthetic import load
+    from liftbench.datasets.synthetic import load
 
     data = load(size=16, n_train=10, n_val=3, n_test=3)
     data.splits["val"] = data.splits["val"].__class__(volumes=data.splits["val"].volumes[:0], labels=[], masks=data.splits["val"].masks[:0])
@@ -177,7 +177,7 @@ def test_selection_on_test_is_recorded(registry, tmp_path):
 def test_classification_protocols_skip_segmentation_only_datasets(registry, tmp_path):
     from seg_files import write_lidc, write_mmwhs
 
-    from liftbench.runner import plan
+    from liftbench.run.runner import plan
 
     write_lidc(tmp_path, n_train=2, n_test=1)
     write_mmwhs(tmp_path, "CT")
@@ -213,7 +213,7 @@ def test_table3_command_runs_on_tiny_files_in_the_exact_layouts(tmp_path):
     from pathlib import Path
 
     from liftbench.cli import main
-    from liftbench.results import read_results
+    from liftbench.run.results import read_results
 
     sys.path.insert(0, str(Path(__file__).parent))
     from seg_files import write_lidc, write_mmwhs
@@ -243,7 +243,7 @@ def test_same_run_gives_the_same_dice_whether_or_not_the_backbone_was_already_bu
     """The decoder's init is seeded after the backbone is fetched: a reused (memoised) backbone and a freshly
     built one give the same run the same result. The shipped ViT is built by timm (its init draws from the
     global generator) before its weights load, so building it moves the generator the decoder is drawn from."""
-    from liftbench.inputs import _memo
+    from liftbench.run.inputs import _memo
 
     _memo.clear()
     grid = {"backbones": "vit-tiny-shapes", "weights": "pretrained", "protocols": "seg-linear", "options": SEG_QUICK}
@@ -276,7 +276,7 @@ def test_seg_feature_cache_follows_the_data(registry, tmp_path, monkeypatch):
     import sys
     from pathlib import Path
 
-    from liftbench.inputs import _memo
+    from liftbench.run.inputs import _memo
 
     sys.path.insert(0, str(Path(__file__).parent))
     from seg_files import write_lidc

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import liftbench
-from liftbench.backbones import file_sha256, normalisation, state_dict_sha256
+from liftbench.backbones.shapes import images, load, models, train
+from liftbench.backbones.timm_backbones import file_sha256, normalisation, state_dict_sha256
 from liftbench.errors import MissingFileError, UsageError
-from liftbench.shapes import images, load, models, train
 
 NAMES = ("vit-tiny-shapes", "resnet-tiny-shapes")
 STRATEGIES = {"vit-tiny-shapes": ("2d", "3d", "pcm", "pcg"), "resnet-tiny-shapes": ("2d", "3d", "acs", "pcg")}
@@ -24,7 +24,7 @@ def pretrained():
 
 @pytest.fixture(scope="module")
 def volumes():
-    from liftbench_plugins.synthetic import load as synthetic
+    from liftbench.datasets.synthetic import load as synthetic
 
     split = synthetic(size=32, n_train=3, n_val=3, n_test=3).splits["test"]
     return split.volumes[:2]
@@ -43,7 +43,7 @@ def test_shipped_file_verifies_and_loads(name, pretrained):
 
 
 def test_registered_as_builtin_backbones():
-    from liftbench.plugins import build_registry
+    from liftbench.plugin.manager import build_registry
 
     registry = build_registry()
     for name, family in (("vit-tiny-shapes", "vit"), ("resnet-tiny-shapes", "cnn")):
@@ -58,7 +58,7 @@ def test_missing_or_corrupted_file_is_a_clear_error(name, tmp_path, monkeypatch)
     shipped = load.weights_path(name)
     monkeypatch.setattr(load, "WEIGHTS_DIR", tmp_path)
     with pytest.raises(
-        MissingFileError, match=rf"weights of {name} are missing.*{name}\.safetensors.*python -m liftbench.shapes.train"
+        MissingFileError, match=rf"weights of {name} are missing.*{name}\.safetensors.*python -m liftbench.backbones.shapes.train"
     ):
         load.create("pretrained", model_name=name)
     corrupted = tmp_path / f"{name}.safetensors"
@@ -68,7 +68,7 @@ def test_missing_or_corrupted_file_is_a_clear_error(name, tmp_path, monkeypatch)
         handle.write(b"\x00\x01\x02\x03\x04\x05\x06\x07")
     with pytest.raises(
         MissingFileError,
-        match=rf"{name}.*not the one this liftbench expects.*python -m liftbench.shapes.train --model {name}",
+        match=rf"{name}.*not the one this liftbench expects.*python -m liftbench.backbones.shapes.train --model {name}",
     ):
         load.create("pretrained", model_name=name)
 
@@ -105,7 +105,7 @@ def test_local_file_and_mismatched_file(name, tmp_path, pretrained):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_lifts_with_every_strategy_of_its_family(name, pretrained, volumes):
-    from liftbench.data import prepare_batch
+    from liftbench.datasets.volumes import prepare_batch
 
     model, _ = pretrained[name]
     batch = prepare_batch(volumes, *normalisation(model))

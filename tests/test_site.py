@@ -11,13 +11,13 @@ import pytest
 from site_results import add_figure1, combined_results, tiny_results
 
 from liftbench.cli import main
-from liftbench.leaderboard import build_tables, render_folder
-from liftbench.leaderboard_format import to_csv
-from liftbench.reported import reported_table
-from liftbench.results import read_results
-from liftbench.site import check_site, render_site, write_site
-from liftbench.site.pages import cell_runs
-from liftbench.site.provenance import runs_by_cell
+from liftbench.report.formats import to_csv
+from liftbench.report.leaderboard import build_tables, render_folder
+from liftbench.report.reported import reported_table
+from liftbench.report.site import check_site, render_site, write_site
+from liftbench.report.site.pages import cell_runs
+from liftbench.report.site.provenance import runs_by_cell
+from liftbench.run.results import read_results
 
 
 @pytest.fixture(scope="module")
@@ -135,9 +135,9 @@ def test_every_table_reads_the_study_layout_the_same_way(results, tmp_path, caps
     from dataclasses import replace
 
     from liftbench.commands.board import print_board
-    from liftbench.leaderboard import tables_for
-    from liftbench.leaderboard_format import to_markdown
-    from liftbench.study import Layout
+    from liftbench.report.formats import to_markdown
+    from liftbench.report.leaderboard import tables_for
+    from liftbench.study.model import Layout
 
     layout = Layout(protocols=("linear",), metrics=("auc", "acc"), baseline="2d")
     expected = to_markdown(tables_for(read_results(results).frame, layout))

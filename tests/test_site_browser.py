@@ -16,8 +16,8 @@ import shutil
 import pytest
 from site_results import TINY_STUDY, add_figure1, combined_results, tiny_results
 
-from liftbench.results import read_results
-from liftbench.site import write_site
+from liftbench.report.site import write_site
+from liftbench.run.results import read_results
 
 REQUIRE = os.environ.get("LIFTBENCH_REQUIRE_BROWSER") == "1"
 

@@ -28,10 +28,10 @@ from submitit.slurm.slurm import _make_sbatch_string
 from liftbench.cli import main
 from liftbench.commands.status import collect
 from liftbench.errors import UsageError
-from liftbench.executors import slurm, slurm_jobs
-from liftbench.plugins import build_registry
-from liftbench.results import ATTEMPTS_DIR, result_files, write_run
-from liftbench.runner import ExecutionContext, existing_statuses, plan
+from liftbench.plugin.manager import build_registry
+from liftbench.run.executors import slurm, slurm_jobs
+from liftbench.run.results import ATTEMPTS_DIR, result_files, write_run
+from liftbench.run.runner import ExecutionContext, existing_statuses, plan
 
 GRID = [
     "--datasets", "synthetic", "--size", "32", "--backbones", "vits", "--weights", "random", "--quick",
@@ -167,7 +167,7 @@ def test_driver_locks_tell_live_drivers_from_dead_ones(tmp_path):
     assert slurm_jobs.driver_alive(tmp_path, lock.info)  # held (flock is per open file: this process sees it too)
     lock.close()
     assert not slurm_jobs.driver_alive(tmp_path, lock.info) and not slurm_jobs.driver_alive(tmp_path, None)
-    code = "import sys, time; from liftbench.executors.slurm_jobs import DriverLock; DriverLock(sys.argv[1]).start(); print('up', flush=True); time.sleep(60)"
+    code = "import sys, time; from liftbench.run.executors.slurm_jobs import DriverLock; DriverLock(sys.argv[1]).start(); print('up', flush=True); time.sleep(60)"
     other = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     assert other.stdout.readline().strip() == "up"
     (path,) = (tmp_path / ".jobs" / "drivers").glob("*.json")
@@ -185,7 +185,7 @@ def test_a_stop_signal_that_library_code_swallows_is_still_recorded():
     code = """if True:
         import os, signal, time
         from types import SimpleNamespace
-        from liftbench.executors import slurm
+        from liftbench.run.executors import slurm
         class Ctx:
             def record_failure(self, run, note):
                 print("recorded", run.key, note.splitlines()[0], flush=True)
@@ -460,7 +460,7 @@ def test_a_rerun_over_a_held_job_never_submits_twice_nor_fails_its_results(share
     second is killed (a stale driver). One submission in all, and both runs end ok."""
     results = shared / "study"
     args = _held(results, shared / "cache")
-    crash = ("import os, sys; from liftbench.executors import slurm; slurm._Driver._fill_in = lambda *a: os._exit(9); "
+    crash = ("import os, sys; from liftbench.run.executors import slurm; slurm._Driver._fill_in = lambda *a: os._exit(9); "
              "from liftbench.cli import main; sys.exit(main(sys.argv[1:]))")
     first = subprocess.run([sys.executable, "-c", crash, *args], capture_output=True, text=True, timeout=120, env=_env())
     assert first.returncode == 9, first.stdout + first.stderr

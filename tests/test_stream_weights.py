@@ -1,4 +1,4 @@
-"""Streaming a safetensors checkpoint into a meta-built model (liftbench.stream_weights): the loaded model holds the
+"""Streaming a safetensors checkpoint into a meta-built model (liftbench.backbones.stream_weights): the loaded model holds the
 file's numbers in the file's dtype, its RoPE buffers are computed, and a changed file gives a changed model."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from liftbench.backbones import create_timm_backbone
+from liftbench.backbones.stream_weights import should_stream, stream_safetensors
+from liftbench.backbones.timm_backbones import create_timm_backbone
 from liftbench.errors import UsageError
-from liftbench.stream_weights import should_stream, stream_safetensors
 from liftbench.testing import TINY_VIT
 
 KW = {k: v for k, v in TINY_VIT.items() if k != "model_name"}

@@ -10,10 +10,10 @@ import pytest
 from liftbench import hookimpl
 from liftbench.cli import main
 from liftbench.errors import UsageError
-from liftbench.plugins import build_registry
-from liftbench.study import Grid, Layout, Study, parse_text, read_study, tomllib
-from liftbench.study_plan import count_runs, merged, plan_study, resolve
-from liftbench.study_toml import dumps
+from liftbench.plugin.manager import build_registry
+from liftbench.study.model import Grid, Layout, Study, parse_text, read_study, tomllib
+from liftbench.study.plan import count_runs, merged, plan_study, resolve
+from liftbench.study.toml_file import dumps
 
 FULL = """
 name = "full"

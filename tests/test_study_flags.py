@@ -58,9 +58,9 @@ def test_the_leaderboard_layout_is_checked_against_the_registry(tmp_path, capsys
 
 
 def test_the_layout_records_canonical_names(tmp_path):
-    from liftbench.plugins import build_registry
-    from liftbench.study import parse_text
-    from liftbench.study_plan import resolve
+    from liftbench.plugin.manager import build_registry
+    from liftbench.study.model import parse_text
+    from liftbench.study.plan import resolve
 
     text = '[leaderboard]\nprotocols = ["probe"]\nbaseline = "planecycle"\n[[grid]]\n'
     layout = resolve(parse_text(text, source="x.toml"), build_registry()).leaderboard
@@ -95,7 +95,7 @@ def test_a_dry_run_checks_the_executor_options(tmp_path, capsys):
 def test_a_record_reruns_into_its_own_folder_from_anywhere(tmp_path, monkeypatch, capsys):
     """A recorded ``RESULTS/study.toml`` (relative ``results``) run from another directory, or given as its
     folder, runs into the folder it lies in — and its record keeps naming itself as it did."""
-    from liftbench.study import read_study
+    from liftbench.study.model import read_study
 
     project = tmp_path / "project"
     project.mkdir()
@@ -144,10 +144,10 @@ schedule = ["HW,DW,DH,HW", "HW,DH,DW,HW"]
 def test_a_grid_of_sizes_and_schedules_plans_their_product_and_its_record_replans_it(tmp_path):
     """2 sizes × (pcg: 2 schedules, 2d: none) = 6 runs, counted as planned; the record keeps the lists, and
     reading it back plans the same run keys (no list reaches runner.plan)."""
-    from liftbench.plugins import build_registry
-    from liftbench.study import parse_text
-    from liftbench.study_plan import count_runs, merged, plan_study, resolve
-    from liftbench.study_toml import dumps
+    from liftbench.plugin.manager import build_registry
+    from liftbench.study.model import parse_text
+    from liftbench.study.plan import count_runs, merged, plan_study, resolve
+    from liftbench.study.toml_file import dumps
 
     registry = build_registry()
     study = resolve(parse_text(SIZES_AND_SCHEDULES % (tmp_path / "out"), source="sweep.toml"), registry)
@@ -190,7 +190,7 @@ def test_size_and_schedule_flags_take_several(tmp_path, capsys):
 )
 def test_bad_size_and_schedule_lists_are_usage_errors(text, message):
     from liftbench.errors import UsageError
-    from liftbench.study import parse_text
+    from liftbench.study.model import parse_text
 
     with pytest.raises(UsageError, match=message.replace("[", r"\[")):
         parse_text(f"[[grid]]\n{text}\n", source="bad.toml")

@@ -42,8 +42,8 @@ def test_subset_of_families(support):
 
 def test_a_lifting_that_changes_the_model_is_a_failure_not_a_refusal(support, monkeypatch):
     """The classifier itself can fail: a lifter that patches a layer and then refuses is reported as ``fails``."""
+    from liftbench import api
     from liftbench.errors import CannotLiftError
-    from liftbench.lifting import api
 
     model = support.build("resnet18", {})
     volume = torch.randn(*support.VOLUME)

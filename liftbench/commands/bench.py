@@ -6,10 +6,10 @@ download. Results go to ``<results>/<key>.parquet`` (``kind="bench"``), ``<resul
 command then exits with status 1, like ``liftbench run`` with failed runs.
 
 ``--seg frozen|finetune`` times one training step of ``seg-linear`` / ``seg-finetune`` instead (dense maps,
-the authors' decoder, their loss, AdamW; see :mod:`liftbench.bench.segstep`), for ``--seg-classes`` classes
+the authors' decoder, their loss, AdamW; see :mod:`liftbench.cost.bench.segstep`), for ``--seg-classes`` classes
 (6: MMWHS-like, 2: LIDC-like binary with one logit channel). ``--checkpoint`` (activation checkpointing)
 applies wherever gradients flow through the backbone: ``--train`` and ``--seg finetune``. ``--train --lora R``
-trains LoRA adapters of rank R on the frozen backbone instead of every parameter (:mod:`liftbench.bench.sweep`),
+trains LoRA adapters of rank R on the frozen backbone instead of every parameter (:mod:`liftbench.cost.bench.sweep`),
 so full fine-tuning and LoRA are measured at the same settings.
 """
 
@@ -89,10 +89,10 @@ def check_seg(args) -> tuple[str, int]:
 
 
 def bench_command(args) -> int:
-    from liftbench.bench.report import write_report
-    from liftbench.bench.sweep import BenchSettings, run_sweep
-    from liftbench.plugins import build_registry, warn_plugin_errors
-    from liftbench.results import check_writable, read_results
+    from liftbench.cost.bench.report import write_report
+    from liftbench.cost.bench.sweep import BenchSettings, run_sweep
+    from liftbench.plugin.manager import build_registry, warn_plugin_errors
+    from liftbench.run.results import check_writable, read_results
 
     if args.dtype not in DTYPES:
         raise UsageError(f"invalid --dtype {args.dtype!r}: use {' or '.join(DTYPES)}")

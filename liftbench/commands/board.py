@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from liftbench.errors import ExitCode, UsageError, cannot_write, writing
-from liftbench.results import read_results, write_text_atomic
+from liftbench.run.results import read_results, write_text_atomic
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -23,7 +23,7 @@ def load_frame(dirs: list[Path], with_reported: bool | None) -> tuple[pd.DataFra
         print(f"liftbench: warning: {problem}", file=sys.stderr)
     frame = folder.frame
     if with_reported and not (frame["source"] == "reported").any():
-        from liftbench.reported import reported_table
+        from liftbench.report.reported import reported_table
 
         frame = pd.concat([frame, reported_table().to_pandas()], ignore_index=True)
     return frame, folder.problems
@@ -31,9 +31,9 @@ def load_frame(dirs: list[Path], with_reported: bool | None) -> tuple[pd.DataFra
 
 def print_board(dirs: list[Path], layout=None) -> None:
     """The leaderboard of freshly written results, as Markdown on stdout (used after ``run``), in the
-    layout of the study that ran (:func:`liftbench.leaderboard.tables_for`)."""
-    from liftbench.leaderboard import tables_for, with_reported
-    from liftbench.leaderboard_format import to_markdown
+    layout of the study that ran (:func:`liftbench.report.leaderboard.tables_for`)."""
+    from liftbench.report.formats import to_markdown
+    from liftbench.report.leaderboard import tables_for, with_reported
 
     frame = with_reported(load_frame(dirs, with_reported=False)[0], layout)
     try:
@@ -44,7 +44,7 @@ def print_board(dirs: list[Path], layout=None) -> None:
 
 def site_command(args) -> int:
     """``--site OUT``: write the static site, or with ``--check`` verify the one in OUT is current."""
-    from liftbench.site import check_site, write_site
+    from liftbench.report.site import check_site, write_site
 
     dirs, out = [Path(d) for d in args.dirs], Path(args.site)
     if args.check:
@@ -63,9 +63,9 @@ def site_command(args) -> int:
 
 def write_plots(results_root: Path) -> None:
     """Bar charts, accuracy-against-cost plots and p-value matrices beside each study's table, in ``<study>/plots/``."""
-    from liftbench import leaderboard
-    from liftbench.plots import plot, plot_cost
-    from liftbench.plots_pvalues import plot_pvalues
+    from liftbench.report import leaderboard
+    from liftbench.report.plots import plot, plot_cost
+    from liftbench.report.plots_pvalues import plot_pvalues
 
     for folder in leaderboard.targets(results_root).values():
         if folder == results_root:
@@ -82,7 +82,7 @@ def write_plots(results_root: Path) -> None:
 
 
 def leaderboard_command(args) -> int:
-    from liftbench import leaderboard
+    from liftbench.report import leaderboard
 
     dirs = [Path(d) for d in args.dirs]
     if getattr(args, "site", None):

@@ -10,8 +10,9 @@ from tabulate import tabulate
 
 from liftbench.errors import ExitCode, UsageError
 from liftbench.names import did_you_mean
-from liftbench.plugins import build_registry
-from liftbench.registry import KINDS, PLURAL
+from liftbench.plugin.manager import build_registry
+from liftbench.plugin.registry import KINDS, PLURAL
+from liftbench.study.model import registered_study
 
 WIDTH = 100
 GAP = 2  # tabulate's "simple" format puts two spaces between columns
@@ -22,10 +23,10 @@ EXTRA = {"strategy": "lifts", "backbone": "family", "protocol": "options", "exec
 def _study_columns(entry, registry) -> tuple[str, str]:
     """(description with the leaderboard layout, planned runs) of a study; a study naming something not
     registered shows ``?`` and why (it errors only when run)."""
-    from liftbench.study_plan import count_runs
+    from liftbench.study.plan import count_runs
 
     try:
-        study = entry.load()
+        study = registered_study(entry)
     except UsageError as exc:
         return f"{entry.description} (unreadable: {exc})", "?"
     runs, why = count_runs(study, registry)

@@ -7,7 +7,7 @@ that declare it *as a flag* (``Option(..., flag=True)``, the default) — never 
 the same name with ``flag=False``, so a plugin's flag cannot silently change a built-in protocol's setting
 (:func:`liftbench.commands.run_study._with_flags` applies that rule; ``--opt KEY=VALUE`` still sets every
 protocol of the grid that declares KEY). Executor options are ``--<executor>-<option>``. Values stay text
-here and are cast by the declaration (:class:`liftbench.options.Option`) when the grid is planned.
+here and are cast by the declaration (:class:`liftbench.plugin.options.Option`) when the grid is planned.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import argparse
 from collections import defaultdict
 
 from liftbench.errors import UsageError
-from liftbench.registry import Registry
+from liftbench.plugin.registry import Registry
 
 PROTOCOL_DEST = "protocol_option__"
 EXECUTOR_DEST = "executor_option__"

@@ -9,17 +9,17 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from liftbench.backbones import random_seed
+from liftbench.backbones.timm_backbones import random_seed
 from liftbench.commands.run_study import study_from_args
 from liftbench.devices import is_present
 from liftbench.errors import ExitCode, UsageError
-from liftbench.options import resolve
-from liftbench.plugins import build_registry, warn_plugin_errors
-from liftbench.protocols.features import default_cache_dir
-from liftbench.results import check_writable
-from liftbench.runner import ExecutionContext, execute
-from liftbench.study_plan import plan_study, record
-from liftbench.study_plan import resolve as resolve_study
+from liftbench.plugin.manager import build_registry, warn_plugin_errors
+from liftbench.plugin.options import resolve
+from liftbench.run.feature_cache import default_cache_dir
+from liftbench.run.results import check_writable
+from liftbench.run.runner import ExecutionContext, execute
+from liftbench.study.plan import plan_study, record
+from liftbench.study.plan import resolve as resolve_study
 
 
 def _executor_options(study, executor, args) -> dict:
@@ -33,9 +33,9 @@ def _executor_options(study, executor, args) -> dict:
 def _dry_run(runs, registry, args, results_dir: Path) -> int:
     """Print the plan: runs, skipped pairs, what is already done, each extraction group's cost and the segmentation
     runs' training cost."""
-    from liftbench.estimate import estimate, render
-    from liftbench.estimate_seg import estimate_seg, render_seg
-    from liftbench.runner import existing_statuses
+    from liftbench.cost.estimate import estimate, render
+    from liftbench.cost.estimate_seg import estimate_seg, render_seg
+    from liftbench.run.runner import existing_statuses
 
     done = existing_statuses(results_dir, log=print) if results_dir.is_dir() else {}
     done = {} if args.force else done
@@ -45,7 +45,7 @@ def _dry_run(runs, registry, args, results_dir: Path) -> int:
           f"{len(todo) - len(skipped)} to run")  # fmt: skip
     for reason in sorted({r.skip_reason for r in skipped}):
         print(f"  skipped: {reason}")
-    from liftbench.estimate_memory import plan_runs, render_memory
+    from liftbench.cost.estimate_memory import plan_runs, render_memory
 
     memory = plan_runs(registry, todo)  # on the meta device: no device needed, nothing allocated
     if memory:

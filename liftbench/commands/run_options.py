@@ -17,8 +17,8 @@ def key_values(items: list[str] | None, flag: str) -> dict[str, str]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``--seeds``: ``5`` means seeds 0..4; ``0,3,7`` lists them (:func:`liftbench.study.seeds_of`, the one parser)."""
-    from liftbench.study import seeds_of
+    """``--seeds``: ``5`` means seeds 0..4; ``0,3,7`` lists them (:func:`liftbench.study.model.seeds_of`, the one parser)."""
+    from liftbench.study.model import seeds_of
 
     return list(seeds_of(text, "--seeds"))
 

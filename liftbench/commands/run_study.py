@@ -15,8 +15,17 @@ from pathlib import Path
 from liftbench.commands.plugin_flags import executor_flags, flag_of, protocol_flags
 from liftbench.commands.run_options import key_values, parse_schedules, parse_seeds, parse_sizes
 from liftbench.errors import UsageError
-from liftbench.registry import Registry
-from liftbench.study import DEFAULT_RESULTS, STUDY_FILE, Grid, Study, device_of, is_record, read_study
+from liftbench.plugin.registry import Registry
+from liftbench.study.model import (
+    DEFAULT_RESULTS,
+    STUDY_FILE,
+    Grid,
+    Study,
+    device_of,
+    is_record,
+    read_study,
+    registered_study,
+)
 
 DEMO = "demo"
 # flag -> grid field; choosing any of them (without --study) is choosing a grid: the demo is not run
@@ -26,7 +35,7 @@ GRID_FLAGS = {"strategies": "strategies", "backbones": "backbones", "datasets": 
 
 def load_study(text: str, registry: Registry) -> Study:
     """``--study``: a file (a path that exists, or ends in .toml), a results folder holding its ``study.toml``,
-    or the name of a registered study. A record (``RESULTS/study.toml``, as :func:`~liftbench.study_plan.record`
+    or the name of a registered study. A record (``RESULTS/study.toml``, as :func:`~liftbench.study.plan.record`
     writes it) runs into the folder it lies in, from whatever directory it is run: its relative ``results`` was
     written relative to where the first run started, which need not be here."""
     path = Path(text)
@@ -36,7 +45,7 @@ def load_study(text: str, registry: Registry) -> Study:
                              f"folder holding one, or a study's name (liftbench list studies)")  # fmt: skip
         path = path / STUDY_FILE
     if not (path.is_file() or text.endswith(".toml")):
-        return registry.get("study", text).load()
+        return registered_study(registry.get("study", text))
     study = read_study(path)
     if path.name == STUDY_FILE and is_record(path) and not Path(study.results).is_absolute():
         study = replace(study, results=str(path.parent))

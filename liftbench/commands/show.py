@@ -1,4 +1,4 @@
-"""``liftbench show``: Figure 1 — PCA of frozen lifted features on the HW, DW and DH planes (:mod:`liftbench.figure1`).
+"""``liftbench show``: Figure 1 — PCA of frozen lifted features on the HW, DW and DH planes (:mod:`liftbench.report.figure1`).
 
 One figure per chosen volume, ``<out>/<dataset>_<backbone>_<split><index>.png|svg``, with every chosen strategy
 the backbone's family can lift (``all``: every such one); the cross-slice coherence of each is printed and drawn.
@@ -44,12 +44,12 @@ def _volumes(split, text: str, name: str) -> list[tuple[int, str]]:
 def show_command(args) -> int:
     import os
 
-    from liftbench.data import SPLITS
-    from liftbench.figure1 import draw, panels
-    from liftbench.inputs import load_dataset
-    from liftbench.plots import file_stem
-    from liftbench.plugins import build_registry
-    from liftbench.runner import size_for
+    from liftbench.datasets.volumes import SPLITS
+    from liftbench.plugin.manager import build_registry
+    from liftbench.report.figure1 import draw, panels
+    from liftbench.report.plots import file_stem
+    from liftbench.run.inputs import load_dataset
+    from liftbench.run.runner import size_for
 
     registry = args.registry or build_registry(args.disable_plugin)
     if args.split not in SPLITS:

@@ -18,9 +18,10 @@ import pyarrow.parquet as pq
 from tabulate import tabulate
 
 from liftbench.errors import UsageError
-from liftbench.executors.slurm_jobs import ended_reason, query_jobs, read_records, slurm_commands_available
-from liftbench.results import RUN_SUFFIX, UNREADABLE_DIR, failed_attempts, unreadable_runs
-from liftbench.study import STUDY_FILE, citation
+from liftbench.report.citation import citation
+from liftbench.run.executors.slurm_jobs import ended_reason, query_jobs, read_records, slurm_commands_available
+from liftbench.run.results import RUN_SUFFIX, UNREADABLE_DIR, failed_attempts, unreadable_runs
+from liftbench.study.model import STUDY_FILE
 
 STATES = ("done", "running", "queued", "submitted", "failed", "skipped")
 CELL = ("dataset", "size", "backbone", "strategy", "protocol")

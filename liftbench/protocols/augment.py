@@ -6,7 +6,7 @@ this order:
 1. **random crop with padding 4** — on the axial plane: H and W are padded by 4 on each side and
    a random ``H × W`` window is cropped back (the same window for every slice of the volume; depth is
    neither padded nor cropped). ``pad_mode="zeros"`` (liftbench's default) pads with zero intensity, so
-   apply this to raw ``[0, 1]`` volumes *before* normalisation (:func:`liftbench.data.prepare_batch`), as
+   apply this to raw ``[0, 1]`` volumes *before* normalisation (:func:`liftbench.datasets.volumes.prepare_batch`), as
    an image pipeline pads black; ``pad_mode="reflect"`` mirrors the border without repeating it
    (``torch.nn.functional.pad(mode="reflect")``, torchvision's ``padding_mode="reflect"``), as the authors'
    released code does.
@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from liftbench.data import prepare_batch, to_unit
+from liftbench.datasets.volumes import prepare_batch, to_unit
 
 PADDING = 4
 PAD_MODES = ("zeros", "reflect")
@@ -73,7 +73,7 @@ def augment_batch(
 def training_input(volumes, index: torch.Tensor, mean, std, generator: torch.Generator | None, pad_mode: str = "zeros") -> torch.Tensor:
     """Model input for the training volumes at ``index``: raw → [0, 1] → augmented (unless ``generator``
     is None; the crop pads with ``pad_mode``) → repeated to the backbone's channels and normalised
-    (:func:`liftbench.data.prepare_batch`)."""
+    (:func:`liftbench.datasets.volumes.prepare_batch`)."""
     x = to_unit(volumes[index.numpy()])
     if generator is not None:
         x = augment_batch(x, generator, pad_mode=pad_mode)

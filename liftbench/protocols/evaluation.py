@@ -83,7 +83,7 @@ def report(
 
 def probe_result(head: torch.nn.Module, features: dict, labels: dict, task: str, selected_val_auc: float, volumes_per_second: float, notes: dict):
     """A probe's ProtocolResult: the head's val/test predictions, reported by :func:`report`."""
-    from liftbench.protocols.context import ProtocolResult
+    from liftbench.run.context import ProtocolResult
 
     probs = {split: predict(head, features[split], task) for split in ("val", "test")}
     metrics, probabilities = report(probs["val"], probs["test"], labels, task, selected_val_auc)

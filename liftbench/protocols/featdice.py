@@ -15,8 +15,8 @@ import pandas as pd
 import torch
 
 from liftbench.errors import UsageError
-from liftbench.protocols.context import ProtocolResult, RunContext
-from liftbench.protocols.features import autocast
+from liftbench.precision import autocast
+from liftbench.run.context import ProtocolResult, RunContext
 from liftbench.segmentation import featdice as fd
 from liftbench.segmentation.batches import batches, seg_batch
 from liftbench.segmentation.dice import LIDC_THRESHOLDS, mean_dice, per_volume_dice, per_volume_frame

@@ -40,18 +40,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from liftbench.api import backbone_family, extract, lift_with
 from liftbench.checks import check_finite
 from liftbench.errors import UsageError
-from liftbench.lifting.api import backbone_family, lift_with
 from liftbench.lifting.base import Lifted
 from liftbench.lifting.rope_rescale import ROPE_SEED, check_factor, rope_rescaling
 from liftbench.metrics import probabilities_from_logits
+from liftbench.precision import autocast
 from liftbench.protocols.augment import AUGMENT_SEED, training_input
-from liftbench.protocols.context import ProtocolResult, RunContext
 from liftbench.protocols.evaluation import epoch_batches, report, val_auc
-from liftbench.protocols.features import autocast, extract
 from liftbench.protocols.heads import make_head
 from liftbench.protocols.training import adamw, improves, schedule_plan, settings_notes, training_schedule
+from liftbench.run.context import ProtocolResult, RunContext
 
 
 def lift_for_training(ctx: RunContext, model: torch.nn.Module, checkpoint: bool) -> Lifted:

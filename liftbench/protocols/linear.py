@@ -1,7 +1,7 @@
 """``linear``: linear probing on cached frozen features (the fast protocol).
 
 The lifted backbone runs once per (dataset, size, backbone, weights, strategy, schedule) in eval
-mode; its pooled features are cached on disk (:mod:`liftbench.protocols.features`) and every seed
+mode; its pooled features are cached on disk (:mod:`liftbench.run.feature_cache`) and every seed
 trains only the paper's head on them: AdamW, warm-up + cosine, lr 1e-3, wd 1e-5, 10k iterations with
 500 warm-up. The epoch with the best validation AUC is kept; test AUC and ACC are reported.
 """
@@ -12,11 +12,11 @@ from contextlib import contextmanager
 
 import torch
 
-from liftbench.inputs import data_fingerprint
-from liftbench.protocols.context import ProtocolResult, RunContext
 from liftbench.protocols.evaluation import probe_result
-from liftbench.protocols.features import cached_features
 from liftbench.protocols.training import fit_head
+from liftbench.run.context import ProtocolResult, RunContext
+from liftbench.run.feature_cache import cached_features
+from liftbench.run.inputs import data_fingerprint
 
 
 @contextmanager

@@ -36,13 +36,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from liftbench.api import extract
 from liftbench.lifting.rope_rescale import ROPE_SEED, check_factor, rope_rescaling
 from liftbench.metrics import probabilities_from_logits
+from liftbench.precision import autocast
 from liftbench.protocols.augment import AUGMENT_SEED, training_input
-from liftbench.protocols.context import ProtocolResult, RunContext
 from liftbench.protocols.evaluation import probe_result, report
-from liftbench.protocols.features import autocast, extract
 from liftbench.protocols.training import fit_head, schedule_plan, settings_notes
+from liftbench.run.context import ProtocolResult, RunContext
 
 AUGMENTATION = "crop pad 4 (HW), flips H/W, rot90 HW"
 

@@ -3,7 +3,7 @@
 The paper leaves LoRA on PlaneCycle-lifted models to future work; full fine-tuning is where its cost explodes
 (ViT-L PCg: 87 GB, Table 2). This protocol is :func:`liftbench.protocols.finetune.run` — same data, head,
 augmentation, schedule, selection and evaluation — with one change: before lifting, peft puts LoRA adapters
-on the fresh 2D model (:func:`liftbench.adapters.attach_lora`) and freezes everything else, so the optimizer
+on the fresh 2D model (:func:`liftbench.protocols.adapters.attach_lora`) and freezes everything else, so the optimizer
 gets the adapters and the head. ``table2-lora`` takes Table 2's released recipe (epochs, ``>=`` selection,
 reflect padding, RoPE rescaling) as its defaults, as ``table2-finetune`` does, so a LoRA row sits beside
 the paper's fine-tune rows.
@@ -12,15 +12,15 @@ Rows record ``lora_rank``, ``lora_alpha``, ``lora_targets``, ``lora_layers`` and
 (``trainable_backbone_parameters``; the run fails if the parameters it trains differ from peft's count).
 With ``merge_eval=true`` validation and test forwards run with the adapters merged into the weights.
 Pairs where the lifting converts modules (CNN ``3d``, ``acs``) are skipped at planning with the reason
-(:data:`liftbench.adapters.REFUSED`).
+(:data:`liftbench.protocols.adapters.REFUSED`).
 """
 
 from __future__ import annotations
 
-from liftbench.adapters import attach_lora, lora_refusal
 from liftbench.errors import CannotLiftError
 from liftbench.protocols import finetune
-from liftbench.protocols.context import ProtocolResult, RunContext
+from liftbench.protocols.adapters import attach_lora, lora_refusal
+from liftbench.run.context import ProtocolResult, RunContext
 
 
 def run(ctx: RunContext) -> ProtocolResult:

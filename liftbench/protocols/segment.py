@@ -32,14 +32,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from liftbench.data import VolumeDataset, VolumeSplit
+from liftbench.datasets.volumes import VolumeDataset, VolumeSplit
 from liftbench.errors import UsageError
 from liftbench.lifting.rope_rescale import ROPE_SEED, check_factor, rope_rescaling
-from liftbench.protocols.context import ProtocolResult, RunContext
-from liftbench.protocols.features import autocast, cache_key, refreshed, stale_ok
+from liftbench.precision import autocast
 from liftbench.protocols.finetune import lift_for_training
 from liftbench.protocols.training import adamw
-from liftbench.results import replace_atomic
+from liftbench.run.context import ProtocolResult, RunContext
+from liftbench.run.feature_cache import cache_key, refreshed, stale_ok
+from liftbench.run.results import replace_atomic
 from liftbench.segmentation.batches import batches, resize_inplane, seg_batch
 from liftbench.segmentation.decoder import ProgressiveUpHead, up_blocks_for
 from liftbench.segmentation.dense import configure, dense_maps

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from liftbench.data import VolumeDataset, VolumeSplit, prepare_batch, to_unit
+from liftbench.datasets.volumes import VolumeDataset, VolumeSplit, prepare_batch, to_unit
 
 
 def resize_inplane(image: torch.Tensor, mask: torch.Tensor | None, size: int | None):

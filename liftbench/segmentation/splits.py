@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from liftbench.data import VolumeDataset, VolumeSplit
+from liftbench.datasets.volumes import VolumeDataset, VolumeSplit
 from liftbench.errors import UsageError
 
 SELECTIONS = ("val", "test")

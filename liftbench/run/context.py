@@ -1,0 +1,160 @@
+"""What a protocol receives (:class:`RunContext`) and returns (:class:`ProtocolResult`).
+
+The context loads the dataset and the backbone lazily and keeps the last one of each in memory, so
+a grid over strategies and seeds reads the data and builds the model once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from liftbench.backbones.timm_backbones import WeightsInfo, normalisation
+from liftbench.checks import check_weights
+from liftbench.datasets.volumes import VolumeDataset
+from liftbench.plugin.registry import Registry
+from liftbench.run.inputs import data_fingerprint, load_dataset, remember
+
+KEY_VERSION = 3  # bump when the meaning of a run's key changes (2: resolved options, providers; 3: inputs by content)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that defines one run; its hash is the run key."""
+
+    dataset: str
+    size: int
+    backbone: str
+    weights: str
+    strategy: str
+    schedule: str
+    protocol: str
+    seed: int
+    options: str = "{}"  # JSON, sorted keys: the protocol's options, resolved (defaults included)
+    dataset_options: str = "{}"  # JSON, sorted keys: dataset options the user set, cast to their types
+    providers: str = "{}"  # JSON: kind -> "plugin (distribution version)" of strategy, backbone, dataset, protocol
+    data: str = ""  # the data's content: liftbench.run.inputs.data_fingerprint of the dataset as planned
+    weights_id: str = ""  # the weights' content: liftbench.run.inputs.weights_identity (random:SEED or sha256:...)
+
+    def key(self) -> str:
+        payload = json.dumps({"v": KEY_VERSION, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+    @property
+    def protocol_options(self) -> dict[str, Any]:
+        return json.loads(self.options)
+
+    @property
+    def data_options(self) -> dict[str, Any]:
+        return json.loads(self.dataset_options)
+
+    def label(self) -> str:
+        sched = f"[{self.schedule}]" if self.schedule else ""
+        return f"{self.dataset}@{self.size} {self.backbone} {self.strategy}{sched} {self.protocol} seed={self.seed}"
+
+
+@dataclass
+class ProtocolResult:
+    """Metrics as (split, metric, value) rows, plus what the runner records beside them."""
+
+    metrics: list[tuple[str, str, float]]
+    selected_on: str = ""
+    volumes_per_second: float | None = None
+    probabilities: pd.DataFrame | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunContext:
+    """A run's view of the harness."""
+
+    spec: RunSpec
+    registry: Registry
+    cache_dir: Path
+    device: str = "cpu"
+    data_root: str | None = None
+    log: Callable[[str], None] = print
+    refresh: bool = False  # --force: caches of this run's features are recomputed, not read
+
+    def detail(self, message: str) -> None:
+        """A per-run detail (a cache hit, a selected step): logged at INFO on the ``liftbench.run`` logger, which
+        ``liftbench run -v`` shows; warnings a user must see go to :attr:`log`."""
+        logging.getLogger("liftbench.run").info(message)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The protocol's options: its declared defaults, overridden by the run's (cast to type)."""
+        from liftbench.plugin.options import resolve
+        from liftbench.precision import resolve_dtype
+
+        entry = self.registry.get("protocol", self.spec.protocol)
+        options = resolve(entry.options, self.spec.protocol_options, owner=f"protocol {entry.name!r}", quick=entry.quick)
+        if "dtype" in options:  # the dtype actually used, never "auto"
+            options["dtype"] = resolve_dtype(options["dtype"], self.device, self.registry.get("backbone", self.spec.backbone).bf16)
+        return options
+
+    def dataset(self) -> VolumeDataset:
+        """The run's dataset — the very data it was planned on: data that changed since the plan (a file
+        replaced while a study ran, another data root on a cluster node) fails the run instead of being
+        measured under the old data's key."""
+        entry = self.registry.get("dataset", self.spec.dataset)
+        dataset = load_dataset(entry, self.spec.size, self.data_root, self.spec.data_options)
+        if self.spec.data:
+            found = data_fingerprint(dataset)
+            if found != self.spec.data:
+                raise ValueError(f"dataset {entry.name!r} changed since the run was planned (its data fingerprint is "
+                                 f"{found}, planned {self.spec.data}); plan the study again")  # fmt: skip
+        return dataset
+
+    def backbone(self, fresh: bool = False) -> tuple[torch.nn.Module, WeightsInfo]:
+        """The 2D model in eval mode on the run's device. ``fresh`` builds a new one (fine-tuning)."""
+        entry = self.registry.get("backbone", self.spec.backbone)
+
+        def build():
+            model, info = entry.load()(self.spec.weights, **entry.options)
+            check_weights(model, info.source, backbone=entry.name)
+            return model.eval().to(self.device), info
+
+        if fresh:
+            return build()
+        return remember("backbone", (entry.name, self.spec.weights, self.spec.weights_id, self.device), build)
+
+    def lift(self, model: torch.nn.Module):
+        """Lift ``model`` with the run's strategy and schedule."""
+        from liftbench.api import lift_with
+
+        options: Mapping[str, Any] = {"schedule": self.spec.schedule} if self.spec.schedule else {}
+        family = self.registry.get("backbone", self.spec.backbone).family
+        return lift_with(self.registry, model, self.spec.strategy, family=family, **options)
+
+    @contextmanager
+    def lifted(self, model: torch.nn.Module | None = None) -> Iterator[Any]:
+        """The lifted backbone for this run, unlifted again afterwards (CNN lifters patch layers)."""
+        lifted = self.lift(model if model is not None else self.backbone()[0])
+        try:
+            yield lifted
+        finally:
+            lifted.unlift()
+
+    def normalisation(self, model: torch.nn.Module):
+        return normalisation(model)
+
+    def features(self, split: str, *, dense: bool = False, batch_size: int = 4, dtype: str = "fp32") -> torch.Tensor:
+        """Features of one split through the run's lifted backbone (eval mode, the backbone's own
+        normalisation): pooled ``(N, D, E)``/``(N, E)``, or patch maps ``(N, E, d, h, w)`` if ``dense``.
+        The public way for a protocol to get lifted features; float32 on the CPU, not cached."""
+        from liftbench.api import extract
+
+        model, _ = self.backbone()
+        mean, std = self.normalisation(model)
+        with self.lifted(model) as lifted:
+            return extract(lifted, self.dataset().splits[split].volumes, mean, std, batch_size, self.device, dtype, dense=dense)
