@@ -35,7 +35,7 @@ from liftbench.cost.estimate import estimate
 from liftbench.plugin.manager import build_registry
 from liftbench.run import context
 from liftbench.run.results import read_results
-from liftbench.run.runner import plan
+from liftbench.study.grid_runs import plan
 
 # the demo study's one grid (liftbench/studies/demo.toml)
 DEMO = build_registry().get("study", "demo").load().grids[0]

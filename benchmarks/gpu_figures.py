@@ -334,7 +334,7 @@ def sweep_batches(
 
 
 def part1(rec: Recorder, registry, models: Models, plan: Plan) -> None:
-    from liftbench.run.runner import lift_skip_reason
+    from liftbench.study.grid_runs import lift_skip_reason
 
     budget = Budget(plan.budgets["part1"], T0 + plan.total_budget)
     rec.log(f"part 1: forwards, bf16 vs fp32 (budget {budget.left():.0f} s)")
@@ -513,7 +513,7 @@ def best_bf16(rows: list[dict], role: str, strategy: str, size: int) -> dict | N
 
 
 def part3(rec: Recorder, registry, models: Models, plan: Plan) -> None:
-    from liftbench.run.runner import lift_skip_reason
+    from liftbench.study.grid_runs import lift_skip_reason
 
     budget = Budget(plan.budgets["part3"], T0 + plan.total_budget)
     size = plan.table1_size

@@ -80,7 +80,8 @@ def run_grid(
     of every result file as a DataFrame. ``options`` default to a fast probe, ``dataset_options`` to a
     tiny synthetic set; ``data_root`` is where file-based datasets are read; ``force`` reruns what is done."""
     from liftbench.run.results import read_results
-    from liftbench.run.runner import ExecutionContext, execute, plan
+    from liftbench.run.runner import ExecutionContext, execute
+    from liftbench.study.grid_runs import plan
 
     folder = Path(folder)
     protocol_entries = registry.resolve("protocol", protocols)

@@ -144,7 +144,7 @@ def test_a_forced_rerun_that_fails_keeps_the_ok_result_and_exits_1(tmp_path, mon
 
 def test_a_run_claimed_by_another_command_is_left_to_it(tmp_path, capsys):
     from liftbench.plugin.manager import build_registry
-    from liftbench.run.runner import plan
+    from liftbench.study.grid_runs import plan
 
     out = tmp_path / "out"
     registry = build_registry()

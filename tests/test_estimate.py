@@ -42,7 +42,7 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, capsys):
 def _seg_costs(registry, iterations: int):
     """The segmentation estimate of a tiny synthetic grid: the three training protocols at one batch size."""
     from liftbench.cost.estimate_seg import estimate_seg
-    from liftbench.run.runner import plan
+    from liftbench.study.grid_runs import plan
     from liftbench.testing import TINY_DATA
 
     protocols = registry.resolve("protocol", "seg-linear-cached,seg-linear,seg-finetune,featdice")

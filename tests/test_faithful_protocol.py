@@ -27,7 +27,8 @@ from liftbench.lifting import rope_rescale
 from liftbench.plugin.manager import build_registry
 from liftbench.protocols import evaluation, finetune, linear_aug, training
 from liftbench.protocols.augment import augment_batch, training_input
-from liftbench.run.context import RunContext, RunSpec
+from liftbench.run.context import RunContext
+from liftbench.run.spec import RunSpec
 from liftbench.testing import TINY_VIT, run_grid
 
 TINY_DATA = {"n_train": 6, "n_val": 6, "n_test": 6}

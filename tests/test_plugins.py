@@ -531,7 +531,7 @@ def test_an_executor_flag_for_another_executor_is_a_usage_error(tmp_path, capsys
 
 
 def test_a_plugin_version_is_part_of_the_run_key_and_recorded(monkeypatch):
-    from liftbench.run.runner import plan
+    from liftbench.study.grid_runs import plan
 
     def keys(version: str):
         registry = registry_with(("mine", StrategyPlugin("mine")))

@@ -15,8 +15,9 @@ from liftbench.cli import main
 from liftbench.plugin.manager import build_registry
 from liftbench.protocols import finetune, linear_aug
 from liftbench.protocols.augment import augment_batch
-from liftbench.run.context import RunContext, RunSpec
+from liftbench.run.context import RunContext
 from liftbench.run.results import read_results
+from liftbench.run.spec import RunSpec
 
 TINY_DATA = ["--size", "32", "--dataset-opt", "n_train=12", "--dataset-opt", "n_val=6", "--dataset-opt", "n_test=6"]
 

@@ -14,7 +14,8 @@ from liftbench.errors import CannotLiftError
 from liftbench.lifting.base import Lifted
 from liftbench.run.provenance import source_revision
 from liftbench.run.results import read_results
-from liftbench.run.runner import ExecutionContext, execute, plan
+from liftbench.run.runner import ExecutionContext, execute
+from liftbench.study.grid_runs import plan
 from liftbench.testing import registry_with
 
 TINY_DATA = {"n_train": 9, "n_val": 6, "n_test": 6}

@@ -177,7 +177,7 @@ def test_selection_on_test_is_recorded(registry, tmp_path):
 def test_classification_protocols_skip_segmentation_only_datasets(registry, tmp_path):
     from seg_files import write_lidc, write_mmwhs
 
-    from liftbench.run.runner import plan
+    from liftbench.study.grid_runs import plan
 
     write_lidc(tmp_path, n_train=2, n_test=1)
     write_mmwhs(tmp_path, "CT")

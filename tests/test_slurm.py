@@ -31,7 +31,8 @@ from liftbench.errors import UsageError
 from liftbench.plugin.manager import build_registry
 from liftbench.run.executors import slurm, slurm_jobs
 from liftbench.run.results import ATTEMPTS_DIR, result_files, write_run
-from liftbench.run.runner import ExecutionContext, existing_statuses, plan
+from liftbench.run.runner import ExecutionContext, existing_statuses
+from liftbench.study.grid_runs import plan
 
 GRID = [
     "--datasets", "synthetic", "--size", "32", "--backbones", "vits", "--weights", "random", "--quick",

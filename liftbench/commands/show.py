@@ -49,7 +49,7 @@ def show_command(args) -> int:
     from liftbench.report.figure1 import draw, panels
     from liftbench.report.plots import file_stem
     from liftbench.run.inputs import load_dataset
-    from liftbench.run.runner import size_for
+    from liftbench.study.grid_runs import size_for
 
     registry = args.registry or build_registry(args.disable_plugin)
     if args.split not in SPLITS:

@@ -196,7 +196,7 @@ def estimate(registry: Registry, runs: Sequence, device: str = "cpu", data_root:
              rates: dict | None = None) -> list[GroupCost]:  # fmt: skip
     """One :class:`GroupCost` per feature-extraction group of the runs that will execute (``rates``: calibrations
     to share with :func:`liftbench.cost.estimate_seg.estimate_seg`)."""
-    from liftbench.run.runner import group_runs
+    from liftbench.run.spec import group_runs
 
     rates = {} if rates is None else rates
     volumes: dict[tuple, int | None] = {}  # per dataset, size and options: loaded once, not once per group

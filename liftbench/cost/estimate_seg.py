@@ -248,7 +248,7 @@ def _strategy(spec) -> str:
 def estimate_seg(registry: Registry, runs: Sequence, device: str = "cpu", data_root: str | None = None,
                  rates: dict | None = None) -> list[SegCost]:  # fmt: skip
     """One :class:`SegCost` per (extraction group, segmentation protocol, options) of the runs that will execute."""
-    from liftbench.run.runner import group_key
+    from liftbench.run.spec import group_key
 
     groups: dict[tuple, list] = {}
     for run in runs:

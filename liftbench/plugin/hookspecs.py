@@ -95,7 +95,7 @@ def liftbench_register_executors(registrar: ExecutorRegistrar) -> None:
         per executor; fields (declared options: ``--<executor>-<option>`` flags) on
         :class:`liftbench.plugin.entries.ExecutorEntry`.
 
-    The target is ``execute(runs: list[liftbench.run.runner.PlannedRun], ctx: liftbench.run.runner.ExecutionContext)``;
+    The target is ``execute(runs: list[liftbench.run.spec.PlannedRun], ctx: liftbench.run.runner.ExecutionContext)``;
     it must make every run's result file appear in the results folder, by calling ``ctx.run_one(run)``
     wherever the run executes; ``ctx.executor_options`` holds its options.
     """

@@ -6,12 +6,10 @@ a grid over strategies and seeds reads the data and builds the model once.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,43 +21,7 @@ from liftbench.checks import check_weights
 from liftbench.datasets.volumes import VolumeDataset
 from liftbench.plugin.registry import Registry
 from liftbench.run.inputs import data_fingerprint, load_dataset, remember
-
-KEY_VERSION = 3  # bump when the meaning of a run's key changes (2: resolved options, providers; 3: inputs by content)
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """Everything that defines one run; its hash is the run key."""
-
-    dataset: str
-    size: int
-    backbone: str
-    weights: str
-    strategy: str
-    schedule: str
-    protocol: str
-    seed: int
-    options: str = "{}"  # JSON, sorted keys: the protocol's options, resolved (defaults included)
-    dataset_options: str = "{}"  # JSON, sorted keys: dataset options the user set, cast to their types
-    providers: str = "{}"  # JSON: kind -> "plugin (distribution version)" of strategy, backbone, dataset, protocol
-    data: str = ""  # the data's content: liftbench.run.inputs.data_fingerprint of the dataset as planned
-    weights_id: str = ""  # the weights' content: liftbench.run.inputs.weights_identity (random:SEED or sha256:...)
-
-    def key(self) -> str:
-        payload = json.dumps({"v": KEY_VERSION, **asdict(self)}, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:20]
-
-    @property
-    def protocol_options(self) -> dict[str, Any]:
-        return json.loads(self.options)
-
-    @property
-    def data_options(self) -> dict[str, Any]:
-        return json.loads(self.dataset_options)
-
-    def label(self) -> str:
-        sched = f"[{self.schedule}]" if self.schedule else ""
-        return f"{self.dataset}@{self.size} {self.backbone} {self.strategy}{sched} {self.protocol} seed={self.seed}"
+from liftbench.run.spec import RunSpec  # noqa: F401  (a run's context carries its spec; old imports find it here)
 
 
 @dataclass

@@ -67,7 +67,7 @@ class Grid:
 
     def expanded(self) -> tuple[Grid, ...]:
         """One grid per (size, schedule), each with a single size and schedule: what the planner takes, so
-        :func:`liftbench.run.runner.plan` never sees a list."""
+        :func:`liftbench.study.grid_runs.plan` never sees a list."""
         return tuple(replace(self, size=size, schedule=schedule) for size in self.sizes() for schedule in self.schedules())
 
     def cells(self, scheduled: Collection[str] | None = None) -> frozenset[tuple]:

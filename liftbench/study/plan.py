@@ -107,7 +107,7 @@ def _plan_grid(grid: Grid, registry: Registry, data_root: str | None) -> list:
 
 
 def _plan_plain(grid: Grid, registry: Registry, data_root: str | None) -> list:
-    from liftbench.run.runner import options_per_protocol, plan
+    from liftbench.study.grid_runs import options_per_protocol, plan
 
     protocols = registry.resolve("protocol", grid.protocols)
     # protocols with their own options are planned one by one, each with its options on top of the grid's

@@ -42,7 +42,7 @@ from liftbench.errors import CannotLiftError
 from liftbench.plugin.registry import Entry, Registry
 from liftbench.run.provenance import now, provenance
 from liftbench.run.results import write_run
-from liftbench.run.runner import lift_skip_reason
+from liftbench.study.grid_runs import lift_skip_reason
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 

@@ -55,7 +55,7 @@ from liftbench.run.executors.slurm_worker import (  # the worker side, re-export
     write_failed,  # noqa: F401
 )
 from liftbench.run.results import run_path, run_status
-from liftbench.run.runner import group_runs
+from liftbench.run.spec import group_runs
 
 DEFAULT_TIME = 60  # minutes; submitit's own default (5) is too short for a real run
 MAX_ARRAY = 1000  # Slurm's default MaxArraySize is 1001

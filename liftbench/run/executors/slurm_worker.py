@@ -170,8 +170,7 @@ def _own_log_path() -> str:
 
 def _prepare(payload: dict, log_path: str) -> tuple[Any, list]:
     from liftbench.plugin.manager import build_registry
-    from liftbench.run.context import RunSpec
-    from liftbench.run.runner import PlannedRun
+    from liftbench.run.spec import PlannedRun, RunSpec
 
     cpus = os.environ.get("SLURM_CPUS_PER_TASK")
     if cpus and cpus.isdigit():
