@@ -32,7 +32,12 @@ def backbone_family(model: nn.Module) -> str:
 
 
 def lift_with(registry: Registry, model: nn.Module, strategy: str, *, family: str | None = None, **options: Any) -> Lifted:
-    """Lift ``model`` with a strategy from ``registry`` (the runner passes its own registry).
+    """Lift ``model`` with a strategy from ``registry`` by name (:func:`lift_entry` once it is looked up)."""
+    return lift_entry(registry.get("strategy", strategy), model, family=family, **options)
+
+
+def lift_entry(entry: Any, model: nn.Module, *, family: str | None = None, **options: Any) -> Lifted:
+    """Lift ``model`` with a registered strategy's entry (a run passes the one its plan resolved).
 
     ``family`` is the backbone's registered family (a plugin may add families); without it the model is
     recognised as a timm ``vit`` or a ``cnn``. The lifter must return a :class:`Lifted` (the contract
@@ -40,7 +45,6 @@ def lift_with(registry: Registry, model: nn.Module, strategy: str, *, family: st
     """
     if isinstance(model, Lifted):
         model = model.unlift()
-    entry = registry.get("strategy", strategy)
     family = family or backbone_family(model)
     if family not in entry.families:
         raise CannotLiftError(

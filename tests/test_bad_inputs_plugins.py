@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 from bad_plugins import FlawedDatasets
-from liftbench_plugins import medmnist3d, synthetic
 from medmnist_files import write_medmnist_npz
 
 from liftbench.checks import check_finite, check_weights, load_dataset
 from liftbench.cli import main
+from liftbench.datasets import medmnist3d, synthetic
 from liftbench.errors import MissingFileError, PluginError, UsageError
 from liftbench.run.results import read_results, result_files
 from liftbench.testing import registry_with

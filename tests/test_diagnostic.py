@@ -13,10 +13,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from liftbench_plugins import diagnostic
 from scipy.stats import ks_2samp
 
 from liftbench import lifted_features
+from liftbench.datasets import diagnostic
 from liftbench.errors import UsageError
 from liftbench.metrics import classification_metrics
 from liftbench.plugin.manager import default_registry

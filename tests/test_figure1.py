@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from liftbench_plugins import diagnostic
 
 from liftbench.cli import main
+from liftbench.datasets import diagnostic
 from liftbench.report.figure1 import Coherence, coherence, panels, pca_rgb
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import medmnist
 import numpy as np
 import pytest
-from liftbench_plugins import medmnist3d
 from liftbench_plugins.datasets import MEDMNIST3D
 from medmnist_files import write_medmnist_npz
 
+from liftbench.datasets import medmnist3d
 from liftbench.datasets.volumes import SPLITS
 from liftbench.errors import MissingFileError, UsageError
 

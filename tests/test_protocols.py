@@ -108,9 +108,6 @@ def test_aliases_resolve():
 # ------------------------------------------------------------------------- in process, tiny models
 
 
-
-
-
 @dataclass
 class RecordingContext(RunContext):
     """Remembers every fresh backbone it hands out, with a copy of its weights at that moment."""
@@ -119,6 +116,7 @@ class RecordingContext(RunContext):
     logged: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.log = self.logged.append
 
     def backbone(self, fresh: bool = False):

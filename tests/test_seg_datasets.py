@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 import torchio as tio
-from liftbench_plugins import lidc, mmwhs, synthetic
 from seg_files import (
     ANSWER_SETS,
     LIDC_SHAPE,
@@ -22,6 +21,7 @@ from seg_files import (
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
+from liftbench.datasets import lidc, mmwhs, synthetic
 from liftbench.datasets.data_folder import ENV_ROOT
 from liftbench.datasets.mmwhs_augment import augment as mmwhs_augment
 from liftbench.errors import MissingFileError, UsageError

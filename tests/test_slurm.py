@@ -115,7 +115,7 @@ def test_a_failed_row_never_replaces_an_ok_result(tmp_path):
     assert slurm.write_failed(tmp_path, run.key, [_row(run.key, "2d", 0, "failed", "second")]) == "failed"  # failed: replaced
     assert _errors(tmp_path)[run.key] == "second"
     write_run(tmp_path, run.key, [_row(run.key, "2d", 0, "ok")])  # ok replaces failed
-    ctx = slurm.context_class()(registry=registry, results_dir=tmp_path, cache_dir=tmp_path / "cache", log=lambda m: None)
+    ctx = ExecutionContext(registry=registry, results_dir=tmp_path, cache_dir=tmp_path / "cache", log=lambda m: None)
     assert ctx.record_failure(run, "Slurm job 10 completed without writing this run's result") == "ok"  # the driver, late
     assert ctx.counts == {"ok": 1} and _statuses(tmp_path) == {run.key: "ok"}
 

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from liftbench.api import backbone_family, extract, lift_with
+from liftbench.api import backbone_family, extract
 from liftbench.checks import check_finite
 from liftbench.errors import UsageError
 from liftbench.lifting.base import Lifted
@@ -57,13 +57,12 @@ from liftbench.run.context import ProtocolResult, RunContext
 def lift_for_training(ctx: RunContext, model: torch.nn.Module, checkpoint: bool) -> Lifted:
     """Lift with the run's strategy; with activation checkpointing where the lifter supports it."""
     if checkpoint:
-        entry = ctx.registry.get("strategy", ctx.spec.strategy)
+        entry = ctx.resolved.strategy
         family = backbone_family(model)
         if family in entry.families:
             lifter = entry.load(family)
             if "checkpoint" in inspect.signature(lifter).parameters:
-                options = {"schedule": ctx.spec.schedule} if ctx.spec.schedule else {}
-                return lift_with(ctx.registry, model, ctx.spec.strategy, checkpoint=True, **options)
+                return ctx.lift(model, checkpoint=True)
             ctx.log(f"note: {getattr(lifter, '__name__', lifter)} ({entry.name}, {family}) has no activation checkpointing; option checkpoint ignored")
     return ctx.lift(model)
 

@@ -24,8 +24,8 @@ from liftbench.run.context import ProtocolResult, RunContext
 
 
 def run(ctx: RunContext) -> ProtocolResult:
-    family = ctx.registry.get("backbone", ctx.spec.backbone).family
-    strategy = ctx.registry.get("strategy", ctx.spec.strategy).name
+    family = ctx.resolved.backbone.family
+    strategy = ctx.resolved.strategy.name
     reason = lora_refusal(family, strategy)
     if reason:  # the plan skips these pairs; this guards direct calls
         raise CannotLiftError(f"protocol {ctx.spec.protocol!r} on strategy {strategy!r} ({family}): {reason}")

@@ -7,7 +7,7 @@ a grid over strategies and seeds reads the data and builds the model once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +21,7 @@ from liftbench.checks import check_weights
 from liftbench.datasets.volumes import VolumeDataset
 from liftbench.plugin.registry import Registry
 from liftbench.run.inputs import data_fingerprint, load_dataset, remember
-from liftbench.run.spec import RunSpec  # noqa: F401  (a run's context carries its spec; old imports find it here)
+from liftbench.run.spec import Resolved, RunSpec, resolve_spec
 
 
 @dataclass
@@ -37,7 +37,12 @@ class ProtocolResult:
 
 @dataclass
 class RunContext:
-    """A run's view of the harness."""
+    """A run's view of the harness.
+
+    ``resolved`` is what planning resolved for the run (its entries, its typed options): the context reads it
+    and never the registry's names again. A context made without it (a protocol called directly) resolves
+    the spec once, here.
+    """
 
     spec: RunSpec
     registry: Registry
@@ -46,6 +51,11 @@ class RunContext:
     data_root: str | None = None
     log: Callable[[str], None] = print
     refresh: bool = False  # --force: caches of this run's features are recomputed, not read
+    resolved: Resolved | None = None
+
+    def __post_init__(self) -> None:
+        if self.resolved is None:
+            self.resolved = resolve_spec(self.registry, self.spec)
 
     def detail(self, message: str) -> None:
         """A per-run detail (a cache hit, a selected step): logged at INFO on the ``liftbench.run`` logger, which
@@ -54,22 +64,21 @@ class RunContext:
 
     @property
     def options(self) -> dict[str, Any]:
-        """The protocol's options: its declared defaults, overridden by the run's (cast to type)."""
-        from liftbench.plugin.options import resolve
+        """The protocol's options as planning typed them: its declared defaults, overridden by the run's.
+        ``dtype`` is the precision actually used on this device, never ``auto``."""
         from liftbench.precision import resolve_dtype
 
-        entry = self.registry.get("protocol", self.spec.protocol)
-        options = resolve(entry.options, self.spec.protocol_options, owner=f"protocol {entry.name!r}", quick=entry.quick)
-        if "dtype" in options:  # the dtype actually used, never "auto"
-            options["dtype"] = resolve_dtype(options["dtype"], self.device, self.registry.get("backbone", self.spec.backbone).bf16)
+        options = dict(self.resolved.options)
+        if "dtype" in options:
+            options["dtype"] = resolve_dtype(options["dtype"], self.device, self.resolved.backbone.bf16)
         return options
 
     def dataset(self) -> VolumeDataset:
         """The run's dataset — the very data it was planned on: data that changed since the plan (a file
         replaced while a study ran, another data root on a cluster node) fails the run instead of being
         measured under the old data's key."""
-        entry = self.registry.get("dataset", self.spec.dataset)
-        dataset = load_dataset(entry, self.spec.size, self.data_root, self.spec.data_options)
+        entry = self.resolved.dataset
+        dataset = load_dataset(entry, self.spec.size, self.data_root, self.resolved.dataset_params)
         if self.spec.data:
             found = data_fingerprint(dataset)
             if found != self.spec.data:
@@ -79,7 +88,7 @@ class RunContext:
 
     def backbone(self, fresh: bool = False) -> tuple[torch.nn.Module, WeightsInfo]:
         """The 2D model in eval mode on the run's device. ``fresh`` builds a new one (fine-tuning)."""
-        entry = self.registry.get("backbone", self.spec.backbone)
+        entry = self.resolved.backbone
 
         def build():
             model, info = entry.load()(self.spec.weights, **entry.options)
@@ -90,13 +99,13 @@ class RunContext:
             return build()
         return remember("backbone", (entry.name, self.spec.weights, self.spec.weights_id, self.device), build)
 
-    def lift(self, model: torch.nn.Module):
-        """Lift ``model`` with the run's strategy and schedule."""
-        from liftbench.api import lift_with
+    def lift(self, model: torch.nn.Module, **options: Any):
+        """Lift ``model`` with the run's strategy and schedule (``options`` go to the lifter too: ``checkpoint``)."""
+        from liftbench.api import lift_entry
 
-        options: Mapping[str, Any] = {"schedule": self.spec.schedule} if self.spec.schedule else {}
-        family = self.registry.get("backbone", self.spec.backbone).family
-        return lift_with(self.registry, model, self.spec.strategy, family=family, **options)
+        if self.spec.schedule:
+            options = {"schedule": self.spec.schedule, **options}
+        return lift_entry(self.resolved.strategy, model, family=self.resolved.backbone.family, **options)
 
     @contextmanager
     def lifted(self, model: torch.nn.Module | None = None) -> Iterator[Any]:

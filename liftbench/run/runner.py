@@ -15,7 +15,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +29,14 @@ from liftbench.run.feature_cache import start_refreshing
 from liftbench.run.memory import RunPeakMemory
 from liftbench.run.provenance import now, provenance
 from liftbench.run.results import (
+    COLUMNS,
     check_run_file,
     check_writable,
     move_aside,
     run_files,
     write_result,
 )
-from liftbench.run.spec import PlannedRun, RunSpec
+from liftbench.run.spec import PlannedRun
 
 
 def _dtype_used(ctx: RunContext) -> dict[str, str]:
@@ -77,14 +78,16 @@ class ExecutionContext:
     failure_note: str = ""  # appended to a failed run's error (a worker's log path)
     refresh_caches: bool = False  # --force: features are extracted afresh, not read from the cache
 
-    def _base_row(self, spec: RunSpec, key: str) -> dict[str, Any]:
-        backbone = self.registry.get("backbone", spec.backbone)
+    def base_row(self, run: PlannedRun) -> dict[str, Any]:
+        """The columns every row of ``run`` shares, from its plan (never a registry lookup) and the provenance of
+        this process; a run that came as its spec alone (a worker's) is resolved once, here."""
+        spec, resolved = run.spec, run.resolve(self.registry)
         return {
-            "run_key": key, "kind": "run", "source": "measured", "citation": "",
+            "run_key": run.key, "kind": "run", "source": "measured", "citation": "",
             "dataset": spec.dataset, "input_size": spec.size, "backbone": spec.backbone,
-            "backbone_model": backbone.architecture,
+            "backbone_model": resolved.backbone.architecture,
             "weights": spec.weights, "weights_sha256": "", "strategy": spec.strategy, "schedule": spec.schedule,
-            "pooling": self.registry.get("strategy", spec.strategy).pooling, "providers": spec.providers,
+            "pooling": resolved.strategy.pooling, "providers": spec.providers,
             "backbone_mode": "eval", "protocol": spec.protocol,
             "seed": spec.seed, "options": spec.options, "dataset_options": spec.dataset_options,
             "data_fingerprint": spec.data, "created_at": now(), **provenance(self.device),
@@ -92,15 +95,16 @@ class ExecutionContext:
 
     def run_one(self, run: PlannedRun) -> str:
         """Execute one run and write its result file; returns its status (ok | skipped | failed)."""
-        spec, key = run.spec, run.key
-        base = self._base_row(spec, key)
+        spec = run.spec
+        base = self.base_row(run)
         if run.skip_reason:
             return self._finish(run, [{**base, "status": "skipped", "error": run.skip_reason}], None)
-        ctx = RunContext(spec, self.registry, self.cache_dir, self.device, self.data_root, self.log, self.refresh_caches)
+        ctx = RunContext(spec, self.registry, self.cache_dir, self.device, self.data_root, self.log, self.refresh_caches,
+                         resolved=run.resolved)  # fmt: skip
         start = time.perf_counter()
         try:
             with RunPeakMemory(self.device) as peak:
-                result: ProtocolResult = self.registry.get("protocol", spec.protocol).load()(ctx)
+                result: ProtocolResult = run.resolved.protocol.load()(ctx)
         except UsageError:
             raise  # a user mistake (missing file, bad option) stops the grid with a clear message
         except Exception as exc:
@@ -121,9 +125,16 @@ class ExecutionContext:
 
     def record_failure(self, run: PlannedRun, reason: str) -> str:
         """Record ``run`` as failed with ``reason`` without running it (its job died: time-out, node
-        failure, ``scancel``, a worker that crashed), so ``--retry-failed`` finds it."""
-        self.log(f"FAILED {run.spec.label()}: {reason.splitlines()[0] if reason else ''}")
-        return self._finish(run, [{**self._base_row(run.spec, run.key), "status": "failed", "error": reason}], None, attempt=False)
+        failure, ``scancel``, a worker that crashed), so ``--retry-failed`` finds it. Where the full row cannot
+        be built (a stop signal broke an import that provenance needs) the row holds what the spec says."""
+        try:
+            base = self.base_row(run)
+        except Exception:
+            base = bare_row(run)
+        status = self._finish(run, [{**base, "status": "failed", "error": reason}], None, attempt=False)
+        if status == "failed":
+            self.log(f"FAILED {run.spec.label()}: {reason.splitlines()[0] if reason else ''}")
+        return status
 
     def _finish(self, run: PlannedRun, rows: list[dict], result: ProtocolResult | None, attempt: bool = True) -> str:
         """Write the run's rows by the one write rule (:func:`~liftbench.run.results.write_result`): ok replaces,
@@ -143,6 +154,14 @@ class ExecutionContext:
             self.counts[status] += 1
         self.on_done(run, status)
         return status
+
+
+def bare_row(run: PlannedRun) -> dict[str, Any]:
+    """A failed run's row from its spec alone (no registry, no provenance)."""
+    spec = run.spec
+    fields_ = {k: v for k, v in asdict(spec).items() if k in COLUMNS}
+    return {**fields_, "data_fingerprint": spec.data, "run_key": run.key, "kind": "run", "source": "measured",
+            "input_size": spec.size, "created_at": now()}  # fmt: skip
 
 
 def execute(runs: list[PlannedRun], executor: Entry, ctx: ExecutionContext, *, force: bool = False, retry_failed: bool = False) -> list[PlannedRun]:

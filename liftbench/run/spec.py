@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from liftbench.plugin.entries import BackboneEntry, DatasetEntry, ProtocolEntry, StrategyEntry
+from liftbench.plugin.registry import Registry
 
 KEY_VERSION = 3  # bump when the meaning of a run's key changes (2: resolved options, providers; 3: inputs by content)
 
@@ -51,10 +54,49 @@ class RunSpec:
         return f"{self.dataset}@{self.size} {self.backbone} {self.strategy}{sched} {self.protocol} seed={self.seed}"
 
 
+@dataclass(frozen=True, eq=False)
+class Resolved:
+    """What planning resolved for a run: its registered entries and its options cast to their declared types.
+
+    Planning makes it once (:func:`liftbench.study.grid_runs.plan`); the runner, the run's context and the row
+    builder read it, so nothing after planning looks a name up in the registry or casts an option again.
+    """
+
+    dataset: DatasetEntry
+    backbone: BackboneEntry
+    strategy: StrategyEntry
+    protocol: ProtocolEntry
+    options: Mapping[str, Any]  # the protocol's options, typed, defaults included (spec.options as JSON)
+    dataset_params: Mapping[str, Any]  # the dataset options the user set, typed (spec.dataset_options as JSON)
+
+
+def resolve_spec(registry: Registry, spec: RunSpec) -> Resolved:
+    """A spec's entries and typed options from its canonical names: for a run that reached this process as its spec
+    alone (a Slurm worker on another node, a protocol called directly), the one place that happens."""
+    from liftbench.plugin.options import resolve
+
+    protocol = registry.get("protocol", spec.protocol)
+    options = resolve(protocol.options, spec.protocol_options, owner=f"protocol {protocol.name!r}", quick=protocol.quick)
+    return Resolved(
+        dataset=registry.get("dataset", spec.dataset), backbone=registry.get("backbone", spec.backbone),
+        strategy=registry.get("strategy", spec.strategy), protocol=protocol, options=options,
+        dataset_params=spec.data_options,
+    )  # fmt: skip
+
+
 @dataclass
 class PlannedRun:
+    """A run as planning left it: its spec, why it is skipped ('' = it runs), and what was resolved for it."""
+
     spec: RunSpec
     skip_reason: str = ""
+    resolved: Resolved | None = field(default=None, compare=False, repr=False)
+
+    def resolve(self, registry: Registry) -> Resolved:
+        """:attr:`resolved`, from the registry only where the run came without it (:func:`resolve_spec`)."""
+        if self.resolved is None:
+            self.resolved = resolve_spec(registry, self.spec)
+        return self.resolved
 
     @property
     def key(self) -> str:

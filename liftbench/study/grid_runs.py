@@ -17,7 +17,7 @@ from liftbench.plugin.entries import BackboneEntry, DatasetEntry, Entry, Protoco
 from liftbench.plugin.options import check_declared, resolve
 from liftbench.plugin.registry import Registry
 from liftbench.run.inputs import data_fingerprint, forget, load_dataset, weights_identity
-from liftbench.run.spec import PlannedRun, RunSpec
+from liftbench.run.spec import PlannedRun, Resolved, RunSpec
 
 
 def lift_skip_reason(backbone: BackboneEntry, strategy: StrategyEntry, chosen: Sequence[str]) -> str:
@@ -113,7 +113,8 @@ def plan(
     dataset's default size. Every dataset is loaded and every weights file located here, so a run is keyed by
     what its inputs hold (:mod:`liftbench.run.inputs`) and a missing or bad file stops the plan before any run."""
     sched = schedule_text(parse_schedule(schedule)) if schedule else None
-    per_protocol = {name: json.dumps(opts, sort_keys=True) for name, opts in options_per_protocol(protocols, options or {}).items()}
+    typed = options_per_protocol(protocols, options or {})
+    per_protocol = {name: json.dumps(opts, sort_keys=True) for name, opts in typed.items()}
     check_dataset_options(datasets, dataset_options or {})
     data_params = {d.name: dataset_parameters(d, dataset_options or {}) for d in datasets}
     data_opts = {name: json.dumps(params, sort_keys=True) for name, params in data_params.items()}
@@ -128,6 +129,7 @@ def plan(
                 for protocol in protocols:
                     reason = _skip_reason(dataset, backbone, strategy, protocol, strategies)
                     provided = providers(strategy=strategy, backbone=backbone, dataset=dataset, protocol=protocol)
+                    resolved = Resolved(dataset, backbone, strategy, protocol, typed[protocol.name], data_params[dataset.name])
                     for seed in seeds:
                         spec = RunSpec(
                             dataset=dataset.name, size=sizes[dataset.name], backbone=backbone.name, weights=weights,
@@ -136,7 +138,7 @@ def plan(
                             dataset_options=data_opts[dataset.name],
                             providers=provided, data=data_ids[dataset.name], weights_id=weights_ids[backbone.name],
                         )
-                        runs.append(PlannedRun(spec, reason))
+                        runs.append(PlannedRun(spec, reason, resolved))
     return runs
 
 

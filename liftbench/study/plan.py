@@ -107,13 +107,14 @@ def _plan_grid(grid: Grid, registry: Registry, data_root: str | None) -> list:
 
 
 def _plan_plain(grid: Grid, registry: Registry, data_root: str | None) -> list:
-    from liftbench.study.grid_runs import options_per_protocol, plan
+    from liftbench.plugin.options import check_declared
+    from liftbench.study.grid_runs import plan
 
     protocols = registry.resolve("protocol", grid.protocols)
     # protocols with their own options are planned one by one, each with its options on top of the grid's
     batches = [(protocols, dict(grid.options))]
-    if grid.protocol_options:
-        options_per_protocol(protocols, dict(grid.options))  # an option no protocol of the grid declares: an error
+    if grid.protocol_options:  # an option no protocol of the grid declares is an error, before the split hides it
+        check_declared(dict(grid.options), {name for p in protocols for name in p.options}, f"protocol(s) {', '.join(p.name for p in protocols)}")
         batches = [
             (
                 [p],

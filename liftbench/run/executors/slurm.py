@@ -49,8 +49,6 @@ from liftbench.run.executors.slurm_jobs import (
 )
 from liftbench.run.executors.slurm_worker import (  # the worker side, re-exported for callers of this module
     _StopWatch,  # noqa: F401
-    context_class,  # noqa: F401
-    guarded,
     run_group,
     write_failed,  # noqa: F401
 )
@@ -181,7 +179,7 @@ class _Driver:
     """Claims, submits and watches the runs of one ``liftbench run --executor slurm``."""
 
     def __init__(self, ctx, options: dict, results_dir: Path, logs: Path, poll: float, lock: DriverLock):
-        self.ctx, self.guarded = ctx, guarded(ctx)
+        self.ctx = ctx
         self.options, self.results_dir, self.logs, self.poll, self.lock = options, results_dir, logs, poll, lock
         self.rerun = bool(options.get("force") or options.get("retry_failed"))
         self.pending: dict[str, _Tracked] = {}
@@ -498,7 +496,7 @@ class _Driver:
 
     def _record_failed(self, tracked: _Tracked, reason: str) -> None:
         del self.pending[tracked.run.key]
-        self.guarded.record_failure(tracked.run, reason)  # counts it; keeps an ok result that is there
+        self.ctx.record_failure(tracked.run, reason)  # counts it; keeps an ok result that is there
 
     def _summary(self) -> None:
         phases = Counter(t.phase or "queued" if t.mine else "waiting for another driver" for t in self.pending.values())

@@ -1,8 +1,9 @@
 """The Slurm worker side: what runs on a compute node, and the one place a Slurm failure is written.
 
 A job's array task calls :func:`run_group` with the runs of one feature-cache group. It runs them in
-order through a :func:`context_class` context, whose failed rows go through :func:`write_failed`, so a
-failure never replaces a result another copy finished (an ``ok`` file always wins). Slurm's stop
+order through an :class:`~liftbench.run.runner.ExecutionContext`, through its public ``run_one`` and
+``record_failure``, whose rows go through the one write rule, so a failure never replaces a result another
+copy finished (an ``ok`` file always wins). Slurm's stop
 signals (``scancel``, the time limit, preemption) are turned into recorded failures by
 :class:`_StopWatch`, with a watchdog for a main thread that cannot record them itself.
 """
@@ -14,62 +15,19 @@ import signal
 import socket
 import threading
 import time
-from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 from liftbench.run.executors.slurm_jobs import (
     DONE,
-    now_iso,
     result_status,
 )
-from liftbench.run.results import COLUMNS, run_path, write_result
-
-_CONTEXT_CLASS: type | None = None
+from liftbench.run.results import run_path, write_result
 
 
 def write_failed(results_dir: Path, key: str, rows: list[dict]) -> str:
     """Write a run's failed rows unless it already has an ok (or skipped) file; returns the status kept."""
     return write_result(results_dir, key, rows)
-
-
-def context_class() -> type:
-    """:class:`~liftbench.run.runner.ExecutionContext` that records a failure even when provenance cannot be
-    gathered (a stop signal that broke an import). Its rows go through the one write rule
-    (:func:`liftbench.run.results.write_result`), as every executor's: a failure never replaces a result another
-    copy finished."""
-    global _CONTEXT_CLASS
-    if _CONTEXT_CLASS is None:
-        from liftbench.run.runner import ExecutionContext
-
-        class SlurmContext(ExecutionContext):
-            def record_failure(self, run, reason: str) -> str:
-                try:
-                    base = self._base_row(run.spec, run.key)
-                except Exception:  # e.g. a stop signal broke an import that provenance needs: record it anyway
-                    base = _bare_row(run.spec, run.key)
-                row = {**base, "status": "failed", "error": reason}
-                status = self._finish(run, [row], None, attempt=False)
-                if status == "failed":
-                    self.log(f"FAILED {run.spec.label()}: {reason.splitlines()[0] if reason else ''}")
-                return status
-
-        _CONTEXT_CLASS = SlurmContext
-    return _CONTEXT_CLASS
-
-
-def _bare_row(spec, key: str) -> dict:
-    """A failed row from the run's spec alone (no registry, no provenance)."""
-    fields_ = {k: v for k, v in asdict(spec).items() if k in COLUMNS}
-    return {**fields_, "data_fingerprint": spec.data, "run_key": key, "kind": "run", "source": "measured", "input_size": spec.size, "created_at": now_iso()}
-
-
-def guarded(ctx):
-    """``ctx`` as a :func:`context_class` instance (sharing its counts and callbacks)."""
-    cls = context_class()
-    if isinstance(ctx, cls):
-        return ctx
-    return cls(**{f.name: getattr(ctx, f.name) for f in fields(ctx) if f.init})
 
 
 # --------------------------------------------------------------------------- the worker
@@ -134,7 +92,10 @@ class _StopWatch:
         if not self._claim():
             return
         try:
-            print(f"liftbench: the worker did not act on the stop signal within {self.GRACE_S:g} s; recording it here", flush=True)
+            print(
+                f"liftbench: the worker did not act on the stop signal within {self.GRACE_S:g} s; recording it here",
+                flush=True,
+            )
             self._record()
         finally:
             os._exit(1)
@@ -178,7 +139,9 @@ def _prepare(payload: dict, log_path: str) -> tuple[Any, list]:
 
         torch.set_num_threads(int(cpus))
     disabled = tuple(payload.get("disabled_plugins", ()))
-    ctx = context_class()(
+    from liftbench.run.runner import ExecutionContext
+
+    ctx = ExecutionContext(
         registry=build_registry(disabled),
         results_dir=Path(payload["results_dir"]),
         cache_dir=Path(payload["cache_dir"]),
@@ -203,7 +166,9 @@ def run_group(payload: dict) -> dict[str, str]:
         done = {}
         if payload.get("skip_done", True):  # only this task's runs: never a scan of the shared folder
             done = {run.key: result_status(run_path(ctx.results_dir, run.key)) for run in runs}
-        ctx.log(f"liftbench: {len(runs)} run(s) on {socket.gethostname()} (pid {os.getpid()}), results -> {ctx.results_dir}")
+        ctx.log(
+            f"liftbench: {len(runs)} run(s) on {socket.gethostname()} (pid {os.getpid()}), results -> {ctx.results_dir}"
+        )
         for index, run in enumerate(runs):
             stop.index = index
             if done.get(run.key) in DONE:
