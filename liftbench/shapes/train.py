@@ -60,7 +60,7 @@ class Recipe:
 RECIPES = {
     "vit-tiny-shapes": Recipe(steps=1600, batch_size=128, lr=1.5e-3, weight_decay=0.05, warmup=100),
     "resnet-tiny-shapes": Recipe(steps=3000, batch_size=128, lr=3e-3, weight_decay=1e-4, warmup=100),
-    "convnext-tiny-shapes": Recipe(steps=1200, batch_size=128, lr=3e-3, weight_decay=0.05, warmup=100),
+    "convnext-tiny-shapes": Recipe(steps=3000, batch_size=128, lr=3e-3, weight_decay=0.05, warmup=100),
 }
 
 
