@@ -228,7 +228,9 @@ def test_training_one_model_keeps_the_others_files_and_records(tmp_path, capsys)
     for name in ("vit-tiny-shapes", "resnet-tiny-shapes"):
         (tmp_path / f"{name}.safetensors").write_bytes(b"not touched")
     before = json.loads((tmp_path / "training.json").read_text())
-    assert train.main(["--model", "convnext-tiny-shapes", "--steps", "2", "--threads", "1", "--out", str(tmp_path)]) == 0
+    assert (
+        train.main(["--model", "convnext-tiny-shapes", "--steps", "2", "--threads", "1", "--out", str(tmp_path)]) == 0
+    )
     capsys.readouterr()
     after = json.loads((tmp_path / "training.json").read_text())
     assert {k: v for k, v in after.items() if k != "convnext-tiny-shapes"} == {
@@ -249,7 +251,11 @@ def test_update_expected_sha_replaces_an_entry_or_adds_a_new_one(tmp_path):
     namespace: dict = {}
     text = copy.read_text()
     exec(text[text.index("EXPECTED_SHA256 = {") : text.index("}", text.index("EXPECTED_SHA256 = {")) + 1], namespace)
-    assert namespace["EXPECTED_SHA256"] == {**load.EXPECTED_SHA256, "resnet-tiny-shapes": "a" * 64, "new-tiny-shapes": "b" * 64}
+    assert namespace["EXPECTED_SHA256"] == {
+        **load.EXPECTED_SHA256,
+        "resnet-tiny-shapes": "a" * 64,
+        "new-tiny-shapes": "b" * 64,
+    }
 
 
 SHAPES_STUDY = "cnn-vs-vit-shapes"
