@@ -1,9 +1,10 @@
 """Built-in backbones pretrained by liftbench itself, shipped with the package: no download.
 
-Both were trained for a few minutes on CPU on generated 2D shape images (``liftbench.backbones.shapes``) and are
+All three were trained for a few minutes on CPU on generated 2D shape images (``liftbench.backbones.shapes``) and are
 small enough for the demo and the tests: ``vit-tiny-shapes`` (timm's DINOv3 ViT class, 4 blocks,
-width 128 in heads of 64, patch 8, CLS + 4 registers, RoPE) and ``resnet-tiny-shapes`` (timm ResNet,
-BasicBlocks [1, 1, 1, 1], channels 16-128). ``--weights random[:SEED]`` gives their untrained init
+width 128 in heads of 64, patch 8, CLS + 4 registers, RoPE), ``resnet-tiny-shapes`` (timm ResNet,
+BasicBlocks [1, 1, 1, 1], channels 16-128) and ``convnext-tiny-shapes`` (timm's ConvNeXt, the class of
+DINOv3's ConvNeXts: depths [1, 1, 2, 1], channels 16-128, patch-4 stem). ``--weights random[:SEED]`` gives their untrained init
 (seed 0 is the one training started from); ``python -m liftbench.backbones.shapes.train`` regenerates the weights.
 """
 
@@ -31,5 +32,14 @@ def liftbench_register_backbones(registrar):
         aliases=("r-shapes",),
         description="tiny ResNet (BasicBlock [1,1,1,1], channels 16-128), pretrained by liftbench on 32x32 shapes; shipped",
         options={"model_name": "resnet-tiny-shapes"},
+        locate=_LOCATE,
+    )
+    registrar.add(
+        "convnext-tiny-shapes",
+        _CREATE,
+        family="cnn",
+        aliases=("cnx-shapes",),
+        description="tiny ConvNeXt (depths [1,1,2,1], channels 16-128, patch-4 stem), pretrained by liftbench on 32x32 shapes; shipped",
+        options={"model_name": "convnext-tiny-shapes"},
         locate=_LOCATE,
     )

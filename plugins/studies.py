@@ -21,6 +21,8 @@ STUDIES = {
     "dinov3-cnn-vs-vit": "DINOv3 ConvNeXt-T/B vs ViT-S/B, every strategy each family takes, table1-probe on the six "
     "MedMNIST sets, 5 seeds",
     "dinov3-cnn-vs-vit-finetune": "the same grids with table2-finetune (every parameter trained)",
+    "cnn-vs-vit-shapes": "the reduced, offline dinov3-cnn-vs-vit (results/cnn-vs-vit-shapes): the built-in "
+    "shape-pretrained ViT, ResNet and ConvNeXt, every strategy each takes, synthetic and diagnostic 32^3, 3 seeds",
 }
 
 

@@ -26,6 +26,7 @@ REGENERATE = "python -m liftbench.backbones.shapes.train --model {name}"
 EXPECTED_SHA256 = {
     "vit-tiny-shapes": "6c2cc379d4e204107465407fd033f9026a0f0135172f911e78099e002b301ac8",
     "resnet-tiny-shapes": "e093427e0d0bd99f28f6e360447572ce01cba1b633f575bcff14591fd17ff9d2",
+    "convnext-tiny-shapes": "3b94f8ba76f292f61f4e7b580c185a99cc00634cca0bde20854e9bc6c2635514",
 }
 
 

@@ -1,20 +1,23 @@
 """Train the shapes backbones on the generated 2D task and write their weights: one command, on CPU.
 
-    python -m liftbench.backbones.shapes.train                       # both models, into liftbench/backbones/shapes/weights
+    python -m liftbench.backbones.shapes.train                       # every model, into liftbench/backbones/shapes/weights
+    python -m liftbench.backbones.shapes.train --model convnext-tiny-shapes   # that one only; the others' files stay
     python -m liftbench.backbones.shapes.train --model vit-tiny-shapes --out /tmp/shapes
 
 Every step draws a fresh batch from :func:`liftbench.backbones.shapes.images.make_images` (seeded by the step,
 so the run is deterministic and never sees an image twice) and feeds it exactly as liftbench feeds a
 slice: grayscale repeated to 3 channels, normalised with the model's own mean/std
 (:func:`liftbench.datasets.volumes.prepare_batch`). The backbone's pooled feature (the ViT's CLS token after
-its final norm; the ResNet's average-pooled map) goes to four linear heads trained together: the shape
+its final norm; the ResNet's average-pooled map; the ConvNeXt's average-pooled map after its head norm) goes to four linear heads trained together: the shape
 class (main task), the 4×4 position cell, the size tercile and a regression of centre, size and
 orientation. The heads are dropped afterwards; only the backbone is saved (fp32 safetensors).
 
 Held-out accuracy is measured on images drawn from a seed the training never uses. The script writes
 ``<name>.safetensors``, ``training.json`` (one record per model) and ``README.md`` into ``--out``; when
 ``--out`` is the package's own weights folder it also updates the expected file hashes in
-:mod:`liftbench.backbones.shapes.load`, so ``--weights pretrained`` accepts the new files.
+:mod:`liftbench.backbones.shapes.load`, so ``--weights pretrained`` accepts the new files. ``--model NAME`` trains
+and writes that model only: the other models' weight files are not touched and their records in
+``training.json`` (and so their README rows) are kept as they are.
 """
 
 from __future__ import annotations
@@ -32,10 +35,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from liftbench.backbones.shapes import images as shapes_images
-from liftbench.backbones.shapes.models import ARCHITECTURES
 from liftbench.backbones.timm_backbones import file_sha256, normalisation, state_dict_sha256
 from liftbench.datasets.volumes import prepare_batch
+from liftbench.backbones.shapes import images as shapes_images
+from liftbench.backbones.shapes.models import ARCHITECTURES
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "weights"
 EVAL_SEED = 1_000_003  # held-out images; training seeds are seed * 100_000 + step < this
@@ -57,6 +60,7 @@ class Recipe:
 RECIPES = {
     "vit-tiny-shapes": Recipe(steps=1600, batch_size=128, lr=1.5e-3, weight_decay=0.05, warmup=100),
     "resnet-tiny-shapes": Recipe(steps=3000, batch_size=128, lr=3e-3, weight_decay=1e-4, warmup=100),
+    "convnext-tiny-shapes": Recipe(steps=3000, batch_size=128, lr=3e-3, weight_decay=0.05, warmup=100),
 }
 
 
@@ -206,11 +210,12 @@ def train_model(
 
 
 def layer_scale_summary(model: nn.Module) -> dict[str, float]:
-    """Mean |gamma| of every LayerScale of a ViT (empty for models without one)."""
+    """Mean |gamma| of every LayerScale of a ViT (``gamma_1``, ``gamma_2``) or a ConvNeXt (one ``gamma``
+    per block); empty for models without one."""
     return {
         n: round(p.detach().abs().mean().item(), 4)
         for n, p in model.named_parameters()
-        if n.endswith(("gamma_1", "gamma_2"))
+        if n.endswith(("gamma_1", "gamma_2")) or (n.endswith(".gamma") and ".blocks." in n)
     }
 
 
@@ -237,11 +242,15 @@ def save_weights(backbone: nn.Module, path: Path) -> str:
 
 
 def update_expected_sha(name: str, sha: str, load_py: Path | None = None) -> bool:
-    """Set ``EXPECTED_SHA256[name]`` in liftbench/backbones/shapes/load.py to ``sha``; False if the entry is not found."""
+    """Set ``EXPECTED_SHA256[name]`` in liftbench/backbones/shapes/load.py to ``sha``, adding the entry (as the dict's
+    last line) for a model that has none yet; False if the dict itself is not found."""
     load_py = load_py or Path(__file__).resolve().parent / "load.py"
     text = load_py.read_text()
     pattern = re.compile(rf'("{re.escape(name)}":\s*")[0-9a-f]*(")')
     new, count = pattern.subn(rf"\g<1>{sha}\g<2>", text, count=1)
+    if not count:
+        table = re.compile(r"(EXPECTED_SHA256 = \{\n(?:    .*\n)*?)(\}\n)")
+        new, count = table.subn(lambda m: f'{m.group(1)}    "{name}": "{sha}",\n{m.group(2)}', text, count=1)
     if count and new != text:
         load_py.write_text(new)
     return bool(count)
@@ -277,7 +286,8 @@ def render_readme(records: dict[str, dict]) -> str:
     for name, r in sorted(records.items()):
         if "layer_scale_mean_abs" in r:
             values = ", ".join(f"{v:.3f}" for v in r["layer_scale_mean_abs"].values())
-            lines += [f"{name} LayerScale mean |gamma| (block 0 attn, mlp, block 1 ...; init 0.1): {values}", ""]
+            order = "block 0 attn, mlp, block 1 ..." if r["architecture"] == "Eva" else "block by block, stage 0 first"
+            lines += [f"{name} LayerScale mean |gamma| ({order}; init 0.1): {values}", ""]
     return "\n".join(lines)
 
 
