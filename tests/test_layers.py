@@ -1,0 +1,56 @@
+"""The layout's import contract (pyproject.toml, ``[tool.importlinter]``) holds, and would catch a break.
+
+import-linter follows every import, at module level or inside a function, and indirect chains too: a lower
+layer reaching a higher one through a third module is as broken as a direct import.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT = Path(sys.executable).with_name("lint-imports")
+
+
+def _lint(root: Path) -> subprocess.CompletedProcess:
+    """``lint-imports`` on the package under ``root``, with ``root`` first on the path (so it reads that copy)."""
+    env = {"PATH": str(LINT.parent), "PYTHONPATH": str(root), "HOME": str(root)}
+    return subprocess.run([str(LINT), "--no-cache", "--config", str(root / "pyproject.toml")], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def _copy(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "liftbench", tmp_path / "liftbench", ignore=shutil.ignore_patterns("__pycache__", "weights"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path
+
+
+def test_the_stage_layers_hold():
+    out = _lint(ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "1 kept, 0 broken" in out.stdout
+
+
+def test_an_import_against_the_layers_breaks_the_contract(tmp_path):
+    """The mutation partner: the operators importing the command line (a cut the layout forbids) is caught,
+    through a function-level import as well."""
+    root = _copy(tmp_path)
+    planes = root / "liftbench" / "lifting" / "planes.py"
+    planes.write_text(planes.read_text() + "\n\ndef _sneak():\n    from liftbench.report import leaderboard  # noqa\n")
+    out = _lint(root)
+    assert out.returncode != 0
+    assert "liftbench.lifting is not allowed to import liftbench.report" in out.stdout
+
+
+def test_a_chain_through_the_package_face_breaks_it_too(tmp_path):
+    """A lower layer importing the package root, whose lazy surface reaches the API above it, is a chain."""
+    root = _copy(tmp_path)
+    options = root / "liftbench" / "plugin" / "options.py"
+    options.write_text(options.read_text() + "\n\ndef _sneak():\n    import liftbench  # noqa\n\n    return liftbench\n")
+    init = root / "liftbench" / "__init__.py"
+    init.write_text(init.read_text() + "\n\ndef _face():\n    from liftbench import api  # noqa\n")
+    out = _lint(root)
+    assert out.returncode != 0 and "liftbench.plugin is not allowed to import liftbench.api" in out.stdout
