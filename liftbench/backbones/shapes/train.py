@@ -35,10 +35,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from liftbench.backbones.timm_backbones import file_sha256, normalisation, state_dict_sha256
-from liftbench.datasets.volumes import prepare_batch
 from liftbench.backbones.shapes import images as shapes_images
 from liftbench.backbones.shapes.models import ARCHITECTURES
+from liftbench.backbones.timm_backbones import file_sha256, normalisation, state_dict_sha256
+from liftbench.datasets.volumes import prepare_batch
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "weights"
 EVAL_SEED = 1_000_003  # held-out images; training seeds are seed * 100_000 + step < this
