@@ -142,71 +142,23 @@ def _reject_unknown_hooks(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]
             pm.unregister(exc.plugin)
 
 
-def _owners(impls) -> dict:
-    """code object -> [(instance or None, plugin name)] of each hook implementation (one class may be
-    instantiated as several plugins: its methods share code and differ in ``self``)."""
-    owners: dict = {}
-    for impl in impls:
-        code = getattr(impl.function, "__code__", None)
-        owners.setdefault(code, []).append((getattr(impl.function, "__self__", None), impl.plugin_name))
-    return owners
-
-
-def _owner_of(frame, owners: dict) -> str | None:
-    candidates = owners.get(frame.f_code)
-    if not candidates:
-        return None
-    if len(candidates) == 1:
-        return candidates[0][1]
-    this = frame.f_locals.get("self")
-    return next((name for instance, name in candidates if instance is this), None)
-
-
-def _plugin_calling(owners: dict) -> str:
-    """The plugin whose hook implementation is on the call stack (pluggy calls each in turn)."""
-    frame = sys._getframe(2)
-    while frame is not None:
-        owner = _owner_of(frame, owners)
-        if owner is not None:
-            return owner
-        frame = frame.f_back
-    return "?"
-
-
 def _call_isolated(pm: pluggy.PluginManager, hook_name: str, infos: dict[str, PluginInfo], registry: Registry, kind: str) -> None:
-    """Call one registrar hook through the plugin manager; if a plugin's implementation raises, report
-    it by name and call the plugins that had not run yet (pluggy stops a call at the first error)."""
-    done: set[str] = set()
-    while True:
-        caller = getattr(pm.hook, hook_name)
-        impls = [impl for impl in caller.get_hookimpls() if impl.plugin_name not in done]
-        if not impls:
-            return
-        owners = _owners(impls)
-        if len(done):
-            caller = pm.subset_hook_caller(hook_name, remove_plugins=[pm.get_plugin(name) for name in done])
-        registrar = registry.registrar(kind, lambda owners=owners: _plugin_calling(owners))
+    """Call one registrar hook plugin by plugin, each through its own hook caller (pluggy's
+    ``subset_hook_caller``) with a registrar that knows which plugin it serves, so every entry records its
+    plugin and a plugin whose implementation raises is reported by name while the others still register."""
+    impls = getattr(pm.hook, hook_name).get_hookimpls()
+    plugins = {impl.plugin_name: impl.plugin for impl in impls}
+    for name in reversed(list(plugins)):  # pluggy's own order: the last registered plugin first
+        others = [plugin for other, plugin in plugins.items() if other != name]
+        caller = pm.subset_hook_caller(hook_name, remove_plugins=others)
         try:
-            caller(registrar=registrar)
-            return
+            caller(registrar=registry.registrar(kind, name))
         except Exception as exc:
             if isinstance(exc, PluginError) and registry.collisions is None:
                 raise  # malformed or colliding: every command stops, except `liftbench list plugins`
-            failed = _plugin_in_traceback(exc, owners) or impls[-1].plugin_name
-            info = infos.setdefault(failed, PluginInfo(failed))
-            message = f"plugin {failed!r} failed to register {PLURAL[kind]}: {type(exc).__name__}: {exc}"
+            info = infos.setdefault(name, PluginInfo(name))
+            message = f"plugin {name!r} failed to register {PLURAL[kind]}: {type(exc).__name__}: {exc}"
             info.error = f"{info.error}; {message}" if info.error else message
-            order = [impl.plugin_name for impl in reversed(impls)]  # pluggy calls the last registered first
-            done |= set(order[: order.index(failed) + 1]) if failed in order else {failed}
-
-
-def _plugin_in_traceback(exc: BaseException, owners: dict) -> str | None:
-    tb = exc.__traceback__
-    found = None
-    while tb is not None:
-        found = _owner_of(tb.tb_frame, owners) or found
-        tb = tb.tb_next
-    return found
 
 
 def build_registry(disabled: Iterable[str] = (), extra: Iterable[tuple[str, object]] = (), *,
