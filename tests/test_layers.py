@@ -12,13 +12,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LINT = Path(sys.executable).with_name("lint-imports")
+# import-linter's command, run by this interpreter (whatever bin/ folder its script landed in)
+LINT = ["-c", "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"]
 
 
 def _lint(root: Path) -> subprocess.CompletedProcess:
     """``lint-imports`` on the package under ``root``, with ``root`` first on the path (so it reads that copy)."""
-    env = {"PATH": str(LINT.parent), "PYTHONPATH": str(root), "HOME": str(root)}
-    return subprocess.run([str(LINT), "--no-cache", "--config", str(root / "pyproject.toml")], cwd=root, env=env,
+    env = {"PYTHONPATH": str(root), "HOME": str(root)}
+    return subprocess.run([sys.executable, *LINT, "--no-cache", "--config", str(root / "pyproject.toml")], cwd=root, env=env,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
 
 
