@@ -12,14 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_args import TINY_SYNTHETIC
 from medmnist_files import write_medmnist_npz
 
 from liftbench.cli import main
 from liftbench.run.results import ATTEMPTS_DIR, UNREADABLE_DIR, read_results, result_files, run_files
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-TINY = ["--dataset-opt", "n_train=12", "--dataset-opt", "n_val=6", "--dataset-opt", "n_test=6", "--size", "32"]
 FAST = ["--quick", "--iterations", "6", "--warmup", "1", "--no-leaderboard"]
 GRID = ["--backbones", "vit-tiny-shapes", "--strategies", "2d", "--weights", "random"]
 
@@ -90,7 +88,7 @@ def test_a_checkpoint_overwritten_at_its_path_is_another_run(tmp_path):
     for seed in (1, 2):
         model, _ = create(f"random:{seed}", model_name="vit-tiny-shapes")
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(ckpt))
-        args = ["run", "--datasets", "synthetic", *TINY, "--backbones", "vit-tiny-shapes", "--strategies", "2d",
+        args = ["run", "--datasets", "synthetic", *TINY_SYNTHETIC, "--backbones", "vit-tiny-shapes", "--strategies", "2d",
                 "--weights", str(ckpt), "--results", str(out), *FAST]  # fmt: skip
         assert main(args) == 0
     frame = read_results(out).frame
@@ -100,7 +98,7 @@ def test_a_checkpoint_overwritten_at_its_path_is_another_run(tmp_path):
 
 def test_a_missing_checkpoint_stops_the_plan(tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(["run", "--datasets", "synthetic", *TINY, "--backbones", "vit-tiny-shapes", "--strategies", "2d",
+    rc = main(["run", "--datasets", "synthetic", *TINY_SYNTHETIC, "--backbones", "vit-tiny-shapes", "--strategies", "2d",
                "--weights", str(tmp_path / "nope.pth"), "--results", str(out), *FAST])  # fmt: skip
     assert rc == 2
     err = capsys.readouterr().err
@@ -112,7 +110,7 @@ def test_a_missing_checkpoint_stops_the_plan(tmp_path, capsys):
 
 
 def _synthetic(out: Path, *extra: str) -> list[str]:
-    return ["run", "--datasets", "synthetic", *TINY, *GRID, "--results", str(out), *FAST, *extra]
+    return ["run", "--datasets", "synthetic", *TINY_SYNTHETIC, *GRID, "--results", str(out), *FAST, *extra]
 
 
 def test_a_forced_rerun_that_fails_keeps_the_ok_result_and_exits_1(tmp_path, monkeypatch, capsys):

@@ -29,15 +29,14 @@ PLUGIN = ("flawed-plugin", FlawedDatasets())
 
 
 @pytest.fixture(scope="module")
-def registry():
+def flawed_registry():
     return registry_with(PLUGIN)
 
 
 @pytest.fixture
-def cli(registry, monkeypatch, tmp_path):
-    """``liftbench ...`` on the registry holding the flawed datasets; returns (exit status, stderr)."""
-    monkeypatch.setattr("liftbench.plugin.manager.build_registry", lambda *a, **k: registry)
-    monkeypatch.setenv("LIFTBENCH_CACHE", str(tmp_path / "cache"))
+def cli(flawed_registry, monkeypatch):
+    """``liftbench ...`` on a registry holding the flawed datasets; returns (exit status, stderr)."""
+    monkeypatch.setattr("liftbench.plugin.manager.build_registry", lambda *a, **k: flawed_registry)
 
     def run(*args: str) -> int:
         return main(list(args))
@@ -45,8 +44,8 @@ def cli(registry, monkeypatch, tmp_path):
     return run
 
 
-def flawed(registry, flaw: str, size: int = SIZE, **options):
-    return load_dataset(registry.get("dataset", "flawed"), size=size, options={"flaw": flaw, **options})
+def flawed(flawed_registry, flaw: str, size: int = SIZE, **options):
+    return load_dataset(flawed_registry.get("dataset", "flawed"), size=size, options={"flaw": flaw, **options})
 
 
 # --- datasets: what a plugin's load returns ----------------------------------------------------------------------
@@ -72,23 +71,23 @@ CONTRACT = {
 
 
 @pytest.mark.parametrize("flaw", sorted(CONTRACT))
-def test_a_dataset_breaking_the_contract_is_a_plugin_error_naming_the_plugin(registry, flaw):
+def test_a_dataset_breaking_the_contract_is_a_plugin_error_naming_the_plugin(flawed_registry, flaw):
     options = {"n_train": 4} if flaw == "ignores-n-train" else {}
     with pytest.raises(PluginError) as raised:
-        flawed(registry, flaw, **options)
+        flawed(flawed_registry, flaw, **options)
     message = str(raised.value)
     assert "dataset 'flawed' from plugin 'flawed-plugin'" in message and CONTRACT[flaw] in message, message
     assert "\n" not in message
 
 
-def test_the_same_dataset_without_a_flaw_passes(registry):
-    dataset = flawed(registry, "none", n_train=4)
+def test_the_same_dataset_without_a_flaw_passes(flawed_registry):
+    dataset = flawed(flawed_registry, "none", n_train=4)
     assert [len(dataset.splits[s]) for s in ("train", "val", "test")] == [4, 6, 6]
     assert dataset.splits["train"].volumes.shape[1:] == (1, SIZE, SIZE, SIZE)
 
 
-def test_a_segmentation_set_may_keep_its_native_size_when_it_resizes_to_the_run_size(registry):
-    entry = registry.get("dataset", "flawed-seg")
+def test_a_segmentation_set_may_keep_its_native_size_when_it_resizes_to_the_run_size(flawed_registry):
+    entry = flawed_registry.get("dataset", "flawed-seg")
     dataset = load_dataset(entry, size=SIZE, options={"stored": 24})  # like LIDC: stored 24³, network 16² in-plane
     assert dataset.splits["train"].volumes.shape[2:] == (24, 24, 24) and len(dataset.splits["val"]) == 0
     with pytest.raises(PluginError, match=r"train volumes have shape \(6, 1, 24, 24, 24\); at --size 16 a segmentation"):
@@ -200,17 +199,17 @@ def test_check_weights_names_every_non_finite_tensor(poison):
         check_weights(model, "random:0")
 
 
-def test_lifted_features_refuses_a_model_with_nan_weights(registry):
+def test_lifted_features_refuses_a_model_with_nan_weights(flawed_registry):
     from liftbench.api import lifted_features
     from liftbench.backbones.shapes.load import create
 
     model, _ = create("random", model_name="vit-tiny-shapes")
     volumes = np.zeros((1, 1, SIZE, SIZE, SIZE), np.uint8)
-    assert lifted_features(model, "2d", volumes, registry=registry).pooled.isfinite().all()
+    assert lifted_features(model, "2d", volumes, registry=flawed_registry).pooled.isfinite().all()
     with torch.no_grad():
         model.patch_embed.proj.bias[0] = float("nan")
     with pytest.raises(UsageError, match=r"patch_embed\.proj\.bias"):
-        lifted_features(model, "2d", volumes, registry=registry)
+        lifted_features(model, "2d", volumes, registry=flawed_registry)
 
 
 # --- features and losses: finite, or the run fails with that reason ------------------------------------------------

@@ -22,6 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from repo_root import ROOT
 from site_results import tiny_results
 
 from liftbench import hookimpl
@@ -355,6 +356,6 @@ def test_list_plugins_shows_a_name_collision_other_commands_stop_naming_both(ins
 
 
 def test_docs_state_the_flag_rule():
-    text = (Path(__file__).resolve().parent.parent / "docs" / "plugins.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
     assert "flag=False" in text and "--opt" in text and "list plugins" in text
 

@@ -7,15 +7,16 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_args import TINY_SYNTHETIC
+from medmnist_files import write_medmnist_npz
+from repo_root import ROOT
 
 from liftbench.cli import main
 from liftbench.run.results import read_results, result_files
 
-TINY = ["--dataset-opt", "n_train=12", "--dataset-opt", "n_val=6", "--dataset-opt", "n_test=6", "--size", "32"]
 QUICK = ["--weights", "random", "--quick", "--iterations", "20", "--warmup", "2", "--no-leaderboard"]
 
 
@@ -26,7 +27,7 @@ def run_cli(*args: str) -> int:
 
 def test_grid_runs_skips_and_records_everything(tmp_path, capsys):
     out = tmp_path / "study"
-    rc = run_cli("run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "2d,acs,pcg", "--seeds", "2", "--results", str(out), *TINY, *QUICK)
+    rc = run_cli("run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "2d,acs,pcg", "--seeds", "2", "--results", str(out), *TINY_SYNTHETIC, *QUICK)
     assert rc == 0
     frame = read_results(out).frame
     assert len(result_files(out)) == 6  # 3 strategies x 2 seeds, one file per run
@@ -40,14 +41,14 @@ def test_grid_runs_skips_and_records_everything(tmp_path, capsys):
     assert len(probabilities) == 4 and pd.read_parquet(probabilities[0]).filter(like="p").sum(axis=1).round(5).eq(1).all()
     assert "RANDOM WEIGHTS" in capsys.readouterr().out
     # a second run does nothing, and says so
-    assert run_cli("run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "2d,acs,pcg", "--seeds", "2", "--results", str(out), *TINY, *QUICK) == 0
+    assert run_cli("run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "2d,acs,pcg", "--seeds", "2", "--results", str(out), *TINY_SYNTHETIC, *QUICK) == 0
     assert "6 already in" in capsys.readouterr().out
     assert len(result_files(out)) == 6
 
 
 def test_second_seed_reuses_the_feature_cache(tmp_path, capsys):
     out = tmp_path / "study"
-    args = ["run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "pcg", "--results", str(out), *TINY, *QUICK]
+    args = ["run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "pcg", "--results", str(out), *TINY_SYNTHETIC, *QUICK]
     run_cli(*args, "--seeds", "1")
     assert "feature cache" not in capsys.readouterr().out  # the console is calm: one bar and the summary
     run_cli(*args, "--seeds", "2", "-v")
@@ -57,7 +58,7 @@ def test_second_seed_reuses_the_feature_cache(tmp_path, capsys):
 def test_killed_run_resumes_with_exactly_one_result_per_run(tmp_path):
     out = tmp_path / "killed"
     env = {**os.environ, "LIFTBENCH_CACHE": str(tmp_path / "cache")}
-    cmd = [sys.executable, "-m", "liftbench.cli", "run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "2d,pcg", "--seeds", "4", "--results", str(out), *TINY, *QUICK]
+    cmd = [sys.executable, "-m", "liftbench.cli", "run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "2d,pcg", "--seeds", "4", "--results", str(out), *TINY_SYNTHETIC, *QUICK]
     cmd[cmd.index("20")] = "400"  # longer runs, so the kill lands mid-grid
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -96,14 +97,14 @@ def test_user_mistakes_exit_2_with_a_clear_message(tmp_path, capsys, args, messa
 def test_unwritable_results_folder(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    assert run_cli("run", "--results", str(blocker / "sub"), "--strategies", "2d", *TINY, *QUICK) == 2
+    assert run_cli("run", "--results", str(blocker / "sub"), "--strategies", "2d", *TINY_SYNTHETIC, *QUICK) == 2
     assert "is not writable" in capsys.readouterr().err
 
 
 def test_missing_pretrained_weights_is_a_clear_error(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    assert run_cli("run", "--results", str(tmp_path / "r"), "--strategies", "2d", "--weights", "pretrained", *TINY, "--quick") == 2
+    assert run_cli("run", "--results", str(tmp_path / "r"), "--strategies", "2d", "--weights", "pretrained", *TINY_SYNTHETIC, "--quick") == 2
     err = capsys.readouterr().err
     assert "cannot load pretrained weights for vit_small_patch16_dinov3" in err and "--weights PATH" in err
     assert not list((tmp_path / "r").glob("*.parquet"))
@@ -111,7 +112,7 @@ def test_missing_pretrained_weights_is_a_clear_error(tmp_path, capsys, monkeypat
 
 def test_corrupt_file_is_reported_and_nothing_is_lost(tmp_path, capsys):
     out = tmp_path / "study"
-    args = ["run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "2d", "--results", str(out), *TINY, *QUICK]
+    args = ["run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "2d", "--results", str(out), *TINY_SYNTHETIC, *QUICK]
     assert run_cli(*args) == 0
     good = result_files(out)
     (out / "garbage.parquet").write_bytes(b"PAR1 this is not parquet")
@@ -125,16 +126,13 @@ def test_corrupt_file_is_reported_and_nothing_is_lost(tmp_path, capsys):
 
 def test_featdice_runs_on_the_synthetic_masks(tmp_path):
     out = tmp_path / "dice"
-    assert run_cli("run", "--protocol", "featdice", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "pcg,3d", "--results", str(out), *TINY, "--weights", "random", "--no-leaderboard") == 0
+    assert run_cli("run", "--protocol", "featdice", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "pcg,3d", "--results", str(out), *TINY_SYNTHETIC, "--weights", "random", "--no-leaderboard") == 0
     frame = read_results(out).frame
     dice = frame[frame["metric"] == "featdice"]
     assert len(dice) == 2 and dice["value"].between(0, 1).all()
 
 
 def test_medmnist_grid_from_generated_files(tmp_path):
-    sys.path.insert(0, str(Path(__file__).parent))
-    from medmnist_files import write_medmnist_npz
-
     root = tmp_path / "medmnist"
     for flag in ("organmnist3d", "nodulemnist3d"):
         write_medmnist_npz(root, flag, 28)
@@ -174,7 +172,7 @@ def test_list_shows_every_kind_with_providers(capsys):
 
 @pytest.mark.parametrize("fmt", ["md", "latex", "html", "csv"])
 def test_leaderboard_formats_on_the_reported_set(fmt, capsys):
-    reported = Path(__file__).parents[1] / "results" / "reported"
+    reported = ROOT / "results" / "reported"
     assert run_cli("leaderboard", str(reported), "--format", fmt, "--protocol", "table1-probe") == 0
     out = capsys.readouterr().out
     assert "pcg" in out and "reported" in out
@@ -184,7 +182,7 @@ def test_leaderboard_formats_on_the_reported_set(fmt, capsys):
 
 @pytest.mark.skipif(__import__("shutil").which("pdflatex") is None, reason="pdflatex not installed (.ci/run installs it)")
 def test_committed_leaderboard_compiles_as_latex(tmp_path):
-    results = Path(__file__).parents[1] / "results"
+    results = ROOT / "results"
     assert run_cli("leaderboard", str(results), "--format", "latex", "--out", str(tmp_path / "body.tex")) == 0
     (tmp_path / "doc.tex").write_text(
         "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n\\input{body.tex}\n\\end{document}\n", encoding="utf-8"

@@ -6,10 +6,9 @@ Face cache holding a stand-in file for each of the four checkpoints, where the h
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from huggingface_hub import constants
+from medmnist_files import write_medmnist_npz
 
 from liftbench.cli import main
 from liftbench.study.plan import plan_study, resolve
@@ -27,9 +26,6 @@ REPOS = ("convnext_tiny.dinov3_lvd1689m", "convnext_base.dinov3_lvd1689m", "vit_
 @pytest.fixture(scope="module")
 def medmnist_root(tmp_path_factory):
     """Tiny MedMNIST files of the six sets at 64^3, in the real on-disk format."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from medmnist_files import write_medmnist_npz
-
     root = tmp_path_factory.mktemp("medmnist")
     for flag in DATASETS:
         write_medmnist_npz(root, f"{flag}mnist3d", 64)
@@ -39,7 +35,6 @@ def medmnist_root(tmp_path_factory):
 @pytest.fixture
 def hub_cache(tmp_path, monkeypatch, medmnist_root):
     """A Hugging Face cache in which the four checkpoints are present (stand-in bytes: nothing loads them)."""
-    constants = pytest.importorskip("huggingface_hub.constants")
     root = tmp_path / "hub"
     for repo in REPOS:
         snapshot = root / f"models--timm--{repo}" / "snapshots" / "abc123"
@@ -81,7 +76,6 @@ def test_listed_and_dry_run_from_tiny_files(hub_cache, medmnist_root, tmp_path, 
 
 
 def test_offline_without_the_checkpoints_planning_says_which_file_to_get(medmnist_root, tmp_path, monkeypatch, capsys):
-    constants = pytest.importorskip("huggingface_hub.constants")
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     argv = ["run", "--study", "dinov3-cnn-vs-vit", "--dry-run", "--data-root", str(medmnist_root), "--results", str(tmp_path / "r"),

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import timm
 import torch
 
 import liftbench
 from liftbench.backbones.timm_backbones import create_timm_backbone, state_dict_sha256
 from liftbench.errors import MissingFileError
 
-timm = pytest.importorskip("timm")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CONVNEXTS = {"convnext-t": "tiny", "convnext-s": "small", "convnext-b": "base", "convnext-l": "large"}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from acsconv.operators import ACSConv
 from lifted_runs import run_lifted
 from mutations import assert_caught, assert_close_to, mutated
 from torch import nn
@@ -26,7 +27,6 @@ import liftbench
 from liftbench.lifting.cnn_planecycle import find_blocks
 from liftbench.lifting.planes import parse_schedule
 
-timm = pytest.importorskip("timm")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # Channels-last ConvNeXt (the DINOv3 form), 5 blocks; widths 16..64 give every ACS split remainder (1, 2, 0, 1).
@@ -77,8 +77,7 @@ def hand_inflated(conv: nn.Conv2d) -> nn.Module:
 
 def acs_oracle(conv: nn.Conv2d) -> nn.Module:
     """The ``acsconv`` package's ACS operator with ``conv``'s weights."""
-    operators = pytest.importorskip("acsconv.operators")
-    out = operators.ACSConv(conv.in_channels, conv.out_channels, conv.kernel_size[0], conv.stride[0], conv.padding[0],
+    out = ACSConv(conv.in_channels, conv.out_channels, conv.kernel_size[0], conv.stride[0], conv.padding[0],
                             conv.dilation[0], conv.groups, bias=conv.bias is not None).to(conv.weight.dtype)  # fmt: skip
     with torch.no_grad():
         out.weight.copy_(conv.weight)

@@ -17,8 +17,8 @@ import mkdocs  # noqa: F401  (a test dependency: `pip install -e '.[test]'`)
 import mkdocstrings  # noqa: F401
 import pytest
 import yaml
+from repo_root import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 README_MAX_WORDS = 1500
 
 # Every type and function a plugin touches, with the reference page that must render it.

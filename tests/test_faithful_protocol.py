@@ -16,11 +16,11 @@ import json
 import math
 import warnings
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 import timm
 import torch
+from repo_root import ROOT
 
 from liftbench.api import lift
 from liftbench.lifting import rope_rescale
@@ -374,5 +374,5 @@ def test_reported_table1_rows_sit_with_the_faithful_probe_not_with_linear():
     probe = tables["table1-probe"]
     assert probe.rows and all(r.source == "reported" for r in probe.rows)
     assert [r.source for r in tables["linear"].rows if ("organ", "auc") in r.cells] == ["measured"]
-    committed = pd.read_parquet(Path(__file__).parents[1] / "results" / "reported" / "planecycle.parquet")
+    committed = pd.read_parquet(ROOT / "results" / "reported" / "planecycle.parquet")
     assert "linear" not in set(committed.loc[committed["citation"].str.endswith("(Table 1)"), "protocol"])

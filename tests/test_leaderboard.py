@@ -10,61 +10,17 @@ import subprocess
 
 import pandas as pd
 import pytest
+from leaderboard_rows import BASE, OFFSETS, cell, frame_of, synthetic_rows
 
 from liftbench.errors import UsageError
 from liftbench.report import leaderboard as lb
 from liftbench.report.reported import DEFAULT_CSV, PAPER, reported_rows, write_reported
 from liftbench.run.results import read_results, rows_to_table, write_atomic
 
-SEEDS = (0, 1, 2)
-JITTER = {0: -0.01, 1: 0.0, 2: 0.01}  # per seed: mean 0, sample std 1 point in percent
-# per backbone: strategy -> offset from 2d, per seed (pcm identical to 2d on vits; pcg always better)
-OFFSETS = {
-    "vits": {"2d": (0, 0, 0), "pcm": (0, 0, 0), "pcg": (0.05, 0.06, 0.04)},
-    "vitb": {"2d": (0, 0, 0), "pcm": (0.10, 0.09, 0.11), "pcg": (-0.02, 0.01, -0.03)},
-}
-BASE = {("organ", "auc"): 0.80, ("organ", "acc"): 0.70, ("nodule", "auc"): 0.60, ("nodule", "acc"): 0.50}
-
-
-def synthetic_rows(protocol="linear"):
-    rows = []
-    for backbone, strategies in OFFSETS.items():
-        for strategy, offsets in strategies.items():
-            for seed, offset in zip(SEEDS, offsets, strict=True):
-                for (dataset, metric), base in BASE.items():
-                    rows.append(
-                        dict(
-                            run_key=f"{backbone}-{strategy}-{dataset}-{seed}",
-                            kind="run",
-                            source="measured",
-                            dataset=dataset,
-                            input_size=64,
-                            backbone=backbone,
-                            strategy=strategy,
-                            protocol=protocol,
-                            seed=seed,
-                            split="test",
-                            metric=metric,
-                            value=base + JITTER[seed] + offset,
-                            status="ok",
-                        )
-                    )
-    return rows
-
-
-def frame_of(rows) -> pd.DataFrame:
-    return rows_to_table(rows).to_pandas()
-
 
 @pytest.fixture
 def frame():
     return frame_of(synthetic_rows())
-
-
-def cell(tables, backbone, label, dataset, metric):
-    (table,) = tables
-    (row,) = [r for r in table.rows if r.backbone == backbone and r.label == label]
-    return row.cells[(dataset, metric)]
 
 
 def md_row(text, label):

@@ -9,6 +9,7 @@ model gives the same output on an image, bit for bit.
 from __future__ import annotations
 
 import pytest
+import timm
 import torch
 from torch import nn
 
@@ -16,7 +17,6 @@ import liftbench
 from liftbench.errors import CannotLiftError
 from liftbench.lifting import cnn_layers
 
-timm = pytest.importorskip("timm")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CNN_STRATEGIES = ("2d", "3d", "acs", "pcm", "pcg")

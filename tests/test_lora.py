@@ -7,7 +7,8 @@ import json
 
 import pytest
 import torch
-from test_protocols import TINY_DATA, _context
+from cli_args import TINY_SYNTHETIC
+from protocol_runs import recording_context
 
 from liftbench.api import lift_with
 from liftbench.cli import main
@@ -17,11 +18,6 @@ from liftbench.protocols.adapters import attach_lora, merge_into_weights, resolv
 from liftbench.run.results import read_results
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIFTBENCH_CACHE", str(tmp_path / "cache"))
 
 
 def _expected_count(model: torch.nn.Module, paths: list[str], rank: int) -> int:
@@ -40,7 +36,7 @@ def _expected_count(model: torch.nn.Module, paths: list[str], rank: int) -> int:
 
 @pytest.mark.parametrize("backbone, strategy", [("tiny-vit", "pcg"), ("tiny-cnn", "pcg"), ("tiny-cnn", "2d")])
 def test_lora_trains_adapters_and_head_only_with_peft_s_count(registry, tmp_path, backbone, strategy):
-    ctx = _context(registry, tmp_path, "lora", backbone=backbone, strategy=strategy, lora_rank=4, lr=1e-2)
+    ctx = recording_context(registry, tmp_path, "lora", backbone=backbone, strategy=strategy, lora_rank=4, lr=1e-2)
     result = lora.run(ctx)
     (model, initial), = ctx.fresh
     notes = result.notes
@@ -61,7 +57,7 @@ def test_lora_trains_adapters_and_head_only_with_peft_s_count(registry, tmp_path
 
 
 def test_table2_lora_takes_table2_s_recipe(registry, tmp_path):
-    ctx = _context(registry, tmp_path, "table2-lora", strategy="2d", epochs=2, warmup_epochs=1, merge_eval=True)
+    ctx = recording_context(registry, tmp_path, "table2-lora", strategy="2d", epochs=2, warmup_epochs=1, merge_eval=True)
     notes = lora.run(ctx).notes
     assert (notes["lr_schedule"], notes["selection"], notes["padding"], notes["rope_rescale"]) == ("epochs", "last-best", "reflect", 2.0)
     assert notes["lora_rank"] == 8 and notes["merge_eval"] and notes["trainable_backbone_parameters"] > 0
@@ -141,7 +137,7 @@ def test_lora_runs_end_to_end_and_refuses_converting_liftings(tmp_path, capsys):
     out = tmp_path / "study"
     args = ["run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes,resnet-tiny-shapes", "--strategies",
             "2d,pcg,acs", "--protocol", "lora", "--weights", "random", "--quick", "--iterations", "4", "--warmup", "1",
-            "--batch-size", "2", "--results", str(out), "--no-leaderboard", *TINY_DATA]  # fmt: skip
+            "--batch-size", "2", "--results", str(out), "--no-leaderboard", *TINY_SYNTHETIC]  # fmt: skip
     assert main(args) == 0, capsys.readouterr().err
     frame = read_results(out).frame.drop_duplicates("run_key")
     ok = frame[frame["status"] == "ok"]

@@ -18,6 +18,7 @@ from importlib.metadata import distribution, entry_points
 from pathlib import Path
 
 import pytest
+from repo_root import EXAMPLE_PLUGIN, ROOT
 
 from liftbench import hookimpl
 from liftbench.cli import main
@@ -26,8 +27,7 @@ from liftbench.plugin import hookspecs
 from liftbench.plugin.manager import DISABLE_ENV, build_registry
 from liftbench.plugin.registry import KINDS, PLURAL, PluginError, Registry
 
-TESTS = Path(__file__).resolve().parent
-EXAMPLE = TESTS / "fixtures" / "liftbench-example-plugin"
+EXAMPLE = EXAMPLE_PLUGIN
 EXAMPLE_DIST = ("liftbench-example-plugin", "0.1.0", {"example": "liftbench_example.plugin"})
 HOOKS = sorted(name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("liftbench_"))
 BUILTIN_STRATEGIES = ["2d", "3d", "acs", "pcm", "pcg"]
@@ -79,7 +79,7 @@ def _no_env_disable(monkeypatch):
     monkeypatch.delenv(DISABLE_ENV, raising=False)
 
 
-def registry_with(*extra: tuple[str, object], disabled=()) -> Registry:
+def builtin_registry_with(*extra: tuple[str, object], disabled=()) -> Registry:
     return build_registry(disabled={*others(), *disabled}, extra=list(extra))
 
 
@@ -163,7 +163,7 @@ def test_example_mip_lifters_give_one_vector_per_volume(monkeypatch):
     from liftbench.errors import CannotLiftError
 
     monkeypatch.syspath_prepend(str(EXAMPLE))
-    registry = registry_with(("example", importlib.import_module("liftbench_example.plugin")))
+    registry = builtin_registry_with(("example", importlib.import_module("liftbench_example.plugin")))
     entry = registry.get("strategy", "max-projection")
     assert entry.name == "mip" and entry.families == ("vit", "cnn")
     torch.manual_seed(0)
@@ -222,7 +222,7 @@ def test_third_party_plugin_lists_and_runs(tmp_path):
 
 
 def test_every_hook_reaches_the_registry_from_a_plugin():
-    registry = registry_with(("every", EveryHookPlugin()))
+    registry = builtin_registry_with(("every", EveryHookPlugin()))
     for kind in KINDS:
         entry = registry.get(kind, f"t-{kind}")
         assert entry.plugin == "every"
@@ -230,7 +230,7 @@ def test_every_hook_reaches_the_registry_from_a_plugin():
 
 
 def test_resolve_aliases_globs_all_and_order():
-    registry = registry_with(("mine", StrategyPlugin("mine", aliases=("my-way",))))
+    registry = builtin_registry_with(("mine", StrategyPlugin("mine", aliases=("my-way",))))
     names = lambda text: [e.name for e in registry.resolve("strategy", text)]  # noqa: E731
     assert names("pcg,3d") == ["pcg", "3d"]  # the user's order
     assert names("planecycle, I3D, my-way") == ["pcg", "3d", "mine"]  # aliases, case-insensitive
@@ -265,13 +265,13 @@ def test_unknown_name_suggests_and_lists():
 )
 def test_collision_is_an_error_naming_both_plugins(plugins, both):
     with pytest.raises(PluginError, match="name collision") as excinfo:
-        registry_with(*plugins)
+        builtin_registry_with(*plugins)
     for plugin in both:
         assert plugin in str(excinfo.value)
 
 
 def test_a_raising_hook_is_reported_and_others_register():
-    registry = registry_with(("broken", StrategyPlugin("bad", fail=True)), ("good", StrategyPlugin("good")))
+    registry = builtin_registry_with(("broken", StrategyPlugin("bad", fail=True)), ("good", StrategyPlugin("good")))
     assert "plugin 'broken' failed to register strategies: RuntimeError: boom" in registry.plugins["broken"].error
     assert registry.names("strategy") == [*BUILTIN_STRATEGIES, "good"]
     assert registry.names("backbone")  # other kinds unaffected
@@ -281,7 +281,7 @@ def test_a_raising_hook_is_reported_and_others_register():
 
 
 def test_disable_by_argument():
-    registry = registry_with(("mine", StrategyPlugin("mine")), disabled=["builtin-strategies", "mine"])
+    registry = builtin_registry_with(("mine", StrategyPlugin("mine")), disabled=["builtin-strategies", "mine"])
     assert registry.entries("strategy") == []
     assert registry.plugins["builtin-strategies"].error == "disabled"
     assert registry.plugins["mine"].error == "disabled"
@@ -290,7 +290,7 @@ def test_disable_by_argument():
 
 def test_disable_by_environment(monkeypatch):
     monkeypatch.setenv(DISABLE_ENV, "builtin-strategies, builtin-backbones, builtin-shapes-backbones")
-    registry = registry_with()
+    registry = builtin_registry_with()
     assert registry.entries("strategy") == [] and registry.entries("backbone") == []
     assert registry.names("dataset")
 
@@ -405,7 +405,7 @@ class MisspeltHook:
 
 
 def test_a_misspelt_hook_is_reported_with_the_real_name_and_others_load():
-    registry = registry_with(("typo", MisspeltHook()), ("good", StrategyPlugin("good")))
+    registry = builtin_registry_with(("typo", MisspeltHook()), ("good", StrategyPlugin("good")))
     error = registry.plugins["typo"].error
     assert "unknown hook 'liftbench_register_strategy'" in error and "did you mean 'liftbench_register_strategies'" in error
     assert "never" not in registry.names("strategy") and "good" in registry.names("strategy")
@@ -429,7 +429,7 @@ class Wrapper:
 
 def test_hooks_are_called_through_the_plugin_manager_so_wrappers_see_them():
     wrapper = Wrapper()
-    registry = registry_with(("wrapper", wrapper), ("good", StrategyPlugin("good")))
+    registry = builtin_registry_with(("wrapper", wrapper), ("good", StrategyPlugin("good")))
     assert wrapper.seen == ["before", "after"] and "good" in registry.names("strategy")
     calls = []
     undo = registry.plugin_manager.add_hookcall_monitoring(lambda name, impls, kwargs: calls.append(name), lambda *a: None)
@@ -445,7 +445,7 @@ def test_disabling_an_unknown_plugin_is_an_error_with_a_suggestion(capsys):
 
 def test_an_unknown_name_in_the_environment_is_only_a_warning(monkeypatch, capsys):
     monkeypatch.setenv(DISABLE_ENV, "not-installed-here")
-    assert "pcg" in registry_with().names("strategy")
+    assert "pcg" in builtin_registry_with().names("strategy")
     assert "cannot disable plugin 'not-installed-here'" in capsys.readouterr().err
 
 
@@ -475,7 +475,7 @@ class WrongTargets:
 
 
 def test_a_target_of_the_wrong_kind_fails_on_load_naming_plugin_and_target():
-    registry = registry_with(("wrong", WrongTargets()))
+    registry = builtin_registry_with(("wrong", WrongTargets()))
     with pytest.raises(PluginError, match=r"protocol 'not-callable' from plugin 'wrong'.*liftbench:__version__.*expected a callable"):
         registry.get("protocol", "not-callable").load()
     with pytest.raises(PluginError, match=r"strategy 'not-a-lifter'.*ResultsFolder.*Lifted subclass"):
@@ -489,7 +489,7 @@ def test_undeclared_protocol_option_objects_are_refused_at_registration():
             registrar.add("raw", "liftbench.protocols.linear:run", options={"k": 3})
 
     with pytest.raises(PluginError, match=r"protocol 'raw': option 'k' must be declared as liftbench.Option"):
-        registry_with(("bad", Bad()))
+        builtin_registry_with(("bad", Bad()))
 
 
 def test_a_lifter_breaking_the_return_contract_is_named():
@@ -512,7 +512,7 @@ def test_a_lifter_breaking_the_return_contract_is_named():
         def liftbench_register_strategies(self, registrar):
             registrar.add("returns-model", lifters={"cnn": "torch.nn:Identity"})
 
-    registry = registry_with(("returner", Returner()))
+    registry = builtin_registry_with(("returner", Returner()))
     with pytest.raises(PluginError, match=r"strategy 'returns-model' from plugin 'returner'.*Identity"):
         lift_with(registry, model, "returns-model")
 
@@ -534,7 +534,7 @@ def test_a_plugin_version_is_part_of_the_run_key_and_recorded(monkeypatch):
     from liftbench.study.grid_runs import plan
 
     def keys(version: str):
-        registry = registry_with(("mine", StrategyPlugin("mine")))
+        registry = builtin_registry_with(("mine", StrategyPlugin("mine")))
         registry.plugins["mine"].version = version
         registry._entries["strategy"]["mine"] = type(registry.get("strategy", "mine"))(
             **{**registry.get("strategy", "mine").__dict__, "version": version}
@@ -563,5 +563,5 @@ def test_the_builtin_list_is_exactly_the_entry_points_pyproject_declares():
     import tomllib
     from liftbench_plugins import BUILTINS
 
-    declared = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert declared["project"]["entry-points"]["liftbench"] == BUILTINS

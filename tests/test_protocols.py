@@ -4,24 +4,18 @@ end-to-end CLI runs on tiny synthetic data, and in-process runs on a tiny DINOv3
 from __future__ import annotations
 
 import copy
-import json
-from dataclasses import dataclass, field
 
 import pandas as pd
 import pytest
 import torch
+from cli_args import TINY_SYNTHETIC
+from protocol_runs import metrics_of, recording_context
 
 from liftbench.cli import main
 from liftbench.plugin.manager import build_registry
 from liftbench.protocols import finetune, linear_aug
 from liftbench.protocols.augment import augment_batch
-from liftbench.run.context import RunContext
 from liftbench.run.results import read_results
-from liftbench.run.spec import RunSpec
-
-TINY_DATA = ["--size", "32", "--dataset-opt", "n_train=12", "--dataset-opt", "n_val=6", "--dataset-opt", "n_test=6"]
-
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -87,7 +81,7 @@ def test_protocol_runs_end_to_end_through_the_cli(tmp_path, capsys, protocol):
     out = tmp_path / "study"
     args = ["run", "--datasets", "synthetic", "--backbones", "vit-tiny-shapes", "--strategies", "pcg", "--protocol", protocol,
             "--weights", "random", "--quick", "--iterations", "4", "--warmup", "1", "--batch-size", "2", "--results", str(out),
-            "--no-leaderboard", *TINY_DATA]
+            "--no-leaderboard", *TINY_SYNTHETIC]
     assert main(args) == 0, capsys.readouterr().err
     frame = read_results(out).frame
     assert (frame["status"] == "ok").all() and set(frame["protocol"]) == {protocol}
@@ -108,44 +102,12 @@ def test_aliases_resolve():
 # ------------------------------------------------------------------------- in process, tiny models
 
 
-@dataclass
-class RecordingContext(RunContext):
-    """Remembers every fresh backbone it hands out, with a copy of its weights at that moment."""
-
-    fresh: list = field(default_factory=list)
-    logged: list = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.log = self.logged.append
-
-    def backbone(self, fresh: bool = False):
-        model, info = super().backbone(fresh)
-        if fresh:
-            self.fresh.append((model, copy.deepcopy(model.state_dict())))
-        return model, info
-
-
-def _context(registry, tmp_path, protocol: str, backbone: str = "tiny-vit", strategy: str = "pcg", **options) -> RecordingContext:
-    spec = RunSpec(
-        dataset="synthetic", size=32, backbone=backbone, weights="random", strategy=strategy,
-        schedule="HW,DW,DH,HW" if strategy == "pcg" else "", protocol=protocol, seed=0,
-        options=json.dumps({"iterations": 3, "warmup": 1, "batch_size": 3, **options}, sort_keys=True),
-        dataset_options=json.dumps({"n_train": 6, "n_val": 6, "n_test": 6}, sort_keys=True),
-    )
-    return RecordingContext(spec, registry, tmp_path / "cache")
-
-
-def _metrics(result) -> dict:
-    return {(split, name): value for split, name, value in result.metrics}
-
-
 def test_finetune_trains_a_fresh_backbone_and_leaves_the_shared_one_alone(registry, tmp_path):
-    ctx = _context(registry, tmp_path, "finetune")
+    ctx = recording_context(registry, tmp_path, "finetune")
     shared, _ = ctx.backbone()
     before = copy.deepcopy(shared.state_dict())
     result = finetune.run(ctx)
-    assert set(_metrics(result)) == {("val", "auc"), ("val", "acc"), ("test", "auc"), ("test", "acc")}
+    assert set(metrics_of(result)) == {("val", "auc"), ("val", "acc"), ("test", "auc"), ("test", "acc")}
     assert len(result.probabilities) == 6 and result.selected_on == "val"
     (model, initial), = ctx.fresh
     assert model is not shared
@@ -167,22 +129,22 @@ def test_finetune_bf16_checkpointing_and_accumulation_run_on_cpu(registry, tmp_p
         return real(*args, **kwargs)
 
     monkeypatch.setattr(vit_tokens, "checkpoint", counting)
-    ctx = _context(registry, tmp_path, "finetune", dtype="bf16", checkpoint=True, accumulate=2)
+    ctx = recording_context(registry, tmp_path, "finetune", dtype="bf16", checkpoint=True, accumulate=2)
     result = finetune.run(ctx)
     assert calls  # the blocks ran under activation checkpointing
     assert result.notes["dtype"] == "bf16" and result.notes["checkpoint"] and result.notes["accumulate"] == 2
-    assert all(0 <= value <= 1 for value in _metrics(result).values())
+    assert all(0 <= value <= 1 for value in metrics_of(result).values())
 
 
 def test_finetune_checkpoint_on_a_cnn_is_ignored_with_a_note(registry, tmp_path):
-    ctx = _context(registry, tmp_path, "finetune", backbone="tiny-cnn", strategy="2d", checkpoint=True, iterations=1, warmup=0)
+    ctx = recording_context(registry, tmp_path, "finetune", backbone="tiny-cnn", strategy="2d", checkpoint=True, iterations=1, warmup=0)
     result = finetune.run(ctx)
     assert any("no activation checkpointing" in line for line in ctx.logged)
-    assert ("test", "auc") in _metrics(result)
+    assert ("test", "auc") in metrics_of(result)
 
 
 def test_linear_aug_keeps_the_backbone_frozen_and_is_reproducible(registry, tmp_path):
-    ctx = _context(registry, tmp_path, "linear-aug")
+    ctx = recording_context(registry, tmp_path, "linear-aug")
     shared, _ = ctx.backbone()
     before = copy.deepcopy(shared.state_dict())
     first = linear_aug.run(ctx)

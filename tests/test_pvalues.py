@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from test_leaderboard import BASE, OFFSETS, cell, frame_of, synthetic_rows
+from leaderboard_rows import BASE, OFFSETS, cell, frame_of, synthetic_rows
 
 from liftbench.report import leaderboard as lb
 from liftbench.report.paired import DETERMINISTIC, FEW_SEEDS

@@ -443,7 +443,6 @@ def test_cli_missing_lidc_release_exits_2_naming_the_file(tmp_path, capsys, monk
     """Needs the featdice protocol to accept segmentation datasets; the loader's error must reach the user."""
     from liftbench.cli import main
 
-    monkeypatch.setenv("LIFTBENCH_CACHE", str(tmp_path / "cache"))
     empty = tmp_path / "EMPTY"
     empty.mkdir()
     args = ["run", "--datasets", "lidc", "--protocol", "featdice", "--backbones", "vit-tiny-shapes"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
+from seg_files import write_lidc, write_mmwhs
 
 from liftbench.api import lift
 from liftbench.errors import UsageError
@@ -175,8 +176,6 @@ def test_selection_on_test_is_recorded(registry, tmp_path):
 
 
 def test_classification_protocols_skip_segmentation_only_datasets(registry, tmp_path):
-    from seg_files import write_lidc, write_mmwhs
-
     from liftbench.study.grid_runs import plan
 
     write_lidc(tmp_path, n_train=2, n_test=1)
@@ -209,14 +208,8 @@ def test_unknown_layers_choice_is_a_usage_error(tmp_path):
 def test_table3_command_runs_on_tiny_files_in_the_exact_layouts(tmp_path):
     """The command that fills Table 3 (`--datasets lidc,mmwhs-ct,mmwhs-mri --protocol featdice,seg-linear,seg-finetune
     --strategies 2d,3d,pcm,pcg`), on tiny releases in both on-disk layouts, with the built-in tiny ViT."""
-    import sys
-    from pathlib import Path
-
     from liftbench.cli import main
     from liftbench.run.results import read_results
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from seg_files import write_lidc, write_mmwhs
 
     data = tmp_path / "data"
     write_lidc(data, n_train=5, n_test=3)
@@ -273,13 +266,7 @@ def test_a_refused_layers_choice_leaves_the_cnn_unpatched(registry, tmp_path):
 def test_seg_feature_cache_follows_the_data(registry, tmp_path, monkeypatch):
     """Other volumes under the same file names and the same options (a LIDC release rewritten in place): a new
     cache entry, not the stale one."""
-    import sys
-    from pathlib import Path
-
     from liftbench.run.inputs import _memo
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from seg_files import write_lidc
 
     data = tmp_path / "data"
     monkeypatch.setenv("LIFTBENCH_DATA_ROOT", str(data))
@@ -304,13 +291,7 @@ def test_decoder_up_blocks_follow_the_stride():
 
 def test_per_volume_results_name_their_volumes(tmp_path):
     """LIDC per-volume Dice rows carry the patch file names, MMWHS rows the case names."""
-    import sys
-    from pathlib import Path
-
     from liftbench.cli import main
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from seg_files import write_lidc
 
     data = tmp_path / "data"
     write_lidc(data, n_train=4, n_test=3)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from repo_root import ROOT
 
 from liftbench import hookimpl
 from liftbench.cli import main
@@ -50,18 +51,18 @@ seeds = 2
 
 
 @pytest.fixture(scope="module")
-def registry():
+def installed_registry():
     return build_registry()
 
 
 
-def test_a_full_study_file_is_read_resolved_and_written_back_identically(registry):
+def test_a_full_study_file_is_read_resolved_and_written_back_identically(installed_registry):
     study = parse_text(FULL, source="full.toml")
     assert study.leaderboard == Layout(("linear", "featdice"), ("auc", "acc"), "2d", True)
     first, second = study.grids
     assert first.seeds == (0, 3) and first.size == 32 and first.protocol_options == {"featdice": {"threshold": 0.8}}
     assert second == Grid(strategies=("all",), seeds=(0, 1))  # what is left out takes the command line's defaults
-    done = resolve(study, registry)
+    done = resolve(study, installed_registry)
     assert done.grids[0].backbones == ("vit-tiny-shapes", "resnet-tiny-shapes")  # globs and aliases resolved
     assert done.grids[0].strategies == ("2d", "pcg") and done.grids[0].options == {"iterations": 20, "warmup": 2}  # cast
     assert done.grids[1].strategies[:5] == ("2d", "3d", "acs", "pcm", "pcg")
@@ -71,9 +72,9 @@ def test_a_full_study_file_is_read_resolved_and_written_back_identically(registr
     assert tomllib.loads(text)["grid"][0]["protocol_options"] == {"featdice": {"threshold": 0.8}}
 
 
-def test_per_protocol_options_reach_only_their_protocol(registry):
-    study = resolve(parse_text(FULL), registry)
-    runs = plan_study(replace(study, grids=study.grids[:1]), registry)
+def test_per_protocol_options_reach_only_their_protocol(installed_registry):
+    study = resolve(parse_text(FULL), installed_registry)
+    runs = plan_study(replace(study, grids=study.grids[:1]), installed_registry)
     import json
 
     thresholds = {r.spec.protocol: json.loads(r.spec.options).get("threshold") for r in runs}
@@ -100,24 +101,24 @@ def test_a_malformed_study_file_names_the_key_and_the_valid_ones(text, message):
     assert message in str(caught.value)
 
 
-def test_the_builtin_studies(registry):
-    names = registry.names("study")
+def test_the_builtin_studies(installed_registry):
+    names = installed_registry.names("study")
     assert names[:5] == ["paper-table1", "paper-table2", "paper-table3", "demo", "synthetic-comparison"]
-    table1 = resolve(registry.get("study", "paper-table1").load(), registry)
+    table1 = resolve(installed_registry.get("study", "paper-table1").load(), installed_registry)
     assert [g.backbones for g in table1.grids] == [("vits", "vitb", "vitl"), ("resnet50",)]
     assert [g.strategies for g in table1.grids] == [("2d", "3d", "pcm", "pcg"), ("2d", "3d", "acs", "pcg")]
     assert all(g.protocols == ("table1-probe",) and g.seeds == tuple(range(5)) and g.size == 64 for g in table1.grids)
     assert table1.grids[0].datasets == ("organ", "nodule", "fracture", "adrenal", "vessel", "synapse")
     assert table1.runs() == 6 * (3 * 4 + 4) * 5 and table1.leaderboard.reported
-    table2 = registry.get("study", "paper-table2").load()
+    table2 = installed_registry.get("study", "paper-table2").load()
     assert {g.protocols for g in table2.grids} == {("table2-finetune",)} and table2.results == "results/table2"
-    table3 = registry.get("study", "paper-table3").load()  # read, not resolved: its names are checked when it runs
+    table3 = installed_registry.get("study", "paper-table3").load()  # read, not resolved: its names are checked when it runs
     assert table3.grids[0].datasets == ("lidc", "mmwhs-ct", "mmwhs-mri") and table3.grids[0].seeds == (42,)
     assert table3.grids[0].size is None  # each dataset's own size
 
 
-def test_the_demo_study_is_the_demo_and_the_committed_comparison_is_its_grid(registry):
-    demo = registry.get("study", "demo").load()
+def test_the_demo_study_is_the_demo_and_the_committed_comparison_is_its_grid(installed_registry):
+    demo = installed_registry.get("study", "demo").load()
     (grid,) = demo.grids
     assert (grid.datasets, grid.backbones, grid.strategies, grid.protocols) == (
         ("synthetic",), ("vit-tiny-shapes", "resnet-tiny-shapes"), ("all",), ("linear",))  # fmt: skip
@@ -128,9 +129,9 @@ def test_the_demo_study_is_the_demo_and_the_committed_comparison_is_its_grid(reg
         {"iterations": 1000, "warmup": 50},
     )
     assert demo.results == "liftbench-demo"
-    committed = registry.get("study", "synthetic-comparison").load()
+    committed = installed_registry.get("study", "synthetic-comparison").load()
     assert committed.grids == demo.grids and committed.results == "results/demo"
-    keys = lambda s: [r.key for r in plan_study(resolve(s, registry), registry)]  # noqa: E731
+    keys = lambda s: [r.key for r in plan_study(resolve(s, installed_registry), installed_registry)]  # noqa: E731
     assert keys(committed) == keys(demo)  # the same runs: results/demo is the demo
 
 
@@ -183,13 +184,13 @@ def test_a_study_is_checked_only_when_it_runs(tmp_path):
         def liftbench_register_studies(self, registrar):
             registrar.add("late", f"file:{study}", description="names a dataset nobody registered")
 
-    registry = build_registry(extra=[("late-plugin", Plugin())])
-    entry = registry.get("study", "late")
+    installed_registry = build_registry(extra=[("late-plugin", Plugin())])
+    entry = installed_registry.get("study", "late")
     assert entry.provider == "late-plugin (in-process)" and entry.load().name == "late"  # registered and readable
-    runs, why = count_runs(entry.load(), registry)
+    runs, why = count_runs(entry.load(), installed_registry)
     assert runs is None and "unknown dataset 'synthetc'" in why
     with pytest.raises(UsageError, match="unknown dataset 'synthetc'; did you mean 'synthetic'"):
-        resolve(entry.load(), registry)
+        resolve(entry.load(), installed_registry)
 
 
 def test_list_studies_shows_runs_and_layout(capsys):
@@ -220,9 +221,8 @@ def test_a_study_counts_distinct_runs():
 
 def test_check_demo_compares_the_tables_cell_for_cell():
     import importlib.util
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     spec = importlib.util.spec_from_file_location("check_demo", root / "scripts" / "check_demo.py")
     check_demo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(check_demo)

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from repo_root import ROOT
 from torch import nn
 
-pytest.importorskip("timm")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "support_matrix.py"
+SCRIPT = ROOT / "scripts" / "support_matrix.py"
 
 
 @pytest.fixture(scope="module")
