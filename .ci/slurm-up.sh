@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start a single-node Slurm 22.05 cluster on this machine, as root and without systemd, for
-# tests/test_slurm.py (and for trying `liftbench run --executor slurm` locally):
+# tests/run/test_slurm.py (and for trying `liftbench run --executor slurm` locally):
 # munged, MariaDB, slurmdbd, slurmctld and slurmd (node `localhost`, partition `debug`).
 # Installs Debian's packages if missing (~20 s), starts the daemons (~3 s), and prints the SLURM_CONF
 # to export. Stop everything with .ci/slurm-down.sh (by pid file). SLURM_DIR (default /tmp/slurm)

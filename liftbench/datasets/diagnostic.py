@@ -20,7 +20,7 @@ Why no single slice can tell the class, by construction:
 The paper's slice head (``Linear(D, 1)`` over slices, then linear) weights slices by depth, so it is not
 order-blind in general; for this set it could separate the classes only through per-slice features that are
 not mirror-symmetric (a mirror in-plane also swaps handedness), combined across several angular harmonics.
-``tests/test_diagnostic.py`` measures that the built-in ViT's slice-2D features with the linear probe stay
+``tests/datasets/test_diagnostic.py`` measures that the built-in ViT's slice-2D features with the linear probe stay
 within the chance bound derived from the test-set size (:mod:`liftbench.report.chance`).
 
 The tube's voxels are the mask (label 1). Radii, pitch, centre, contrast and noise are drawn per volume

@@ -8,7 +8,7 @@ One quirk is worked around: ``MedMNIST.__len__`` asserts that a split holds the 
 samples (``INFO[flag]["n_samples"]``). The constructor validates the root, locates the file and reads
 the split's arrays into ``.imgs``/``.labels``; we take those arrays and never call ``len()`` (nor
 ``repr``/truthiness, which call it) on the medmnist object. Real files pass the assertion anyway; the
-tiny files the tests write (``tests/medmnist_files.py``) would not, and tests must use this code path.
+tiny files the tests write (``tests/helpers/medmnist_files.py``) would not, and tests must use this code path.
 
 Volumes stay uint8 ``(N, 1, D, H, W)`` (a float copy of OrganMNIST3D at 64³ would be ~4 GB);
 :func:`liftbench.datasets.volumes.to_unit` divides by 255 per batch, as ``MedMNIST3D.__getitem__`` does.

@@ -10,7 +10,7 @@ shows each slice on its own, striped across slices wherever the slices differ.
 volume's positions, ``coh_D`` is the mean cosine similarity of the features of neighbouring positions along D
 (adjacent slices of the feature grid; two neighbours holding the same vector count 1), and ``coh_HW`` the same along H and along W (the two averaged). ``coh_D
 = 1`` means every slice's features equal its neighbour's (a volume constant along D gives exactly that under
-slice-2D, whatever the backbone: the known answer tested in ``tests/test_figure1.py``); ``coh_D / coh_HW``
+slice-2D, whatever the backbone: the known answer tested in ``tests/report/test_figure1.py``); ``coh_D / coh_HW``
 says how coherent features are across slices compared with within a slice (given only where ``coh_HW > 0.05``). Neighbours along D are one slice
 apart and along H and W one patch apart (8 pixels for a ViT/8), so the ratio compares grids, not distances.
 An axis of length 1 (a CNN's last stage at 32³) has no neighbours: its coherence is undefined (``nan``).

@@ -1,5 +1,5 @@
 """The Table 3 segmentation datasets (LIDC, MMWHS CT/MRI) and the synthetic set's segmentation side, on tiny
-files in the releases' exact layouts (tests/seg_files.py): nothing here can be downloaded."""
+files in the releases' exact layouts (tests/helpers/seg_files.py): nothing here can be downloaded."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A dataset plugin that hands over a chosen flaw, for the boundary checks (``tests/test_bad_inputs_plugins.py``).
+"""A dataset plugin that hands over a chosen flaw, for the boundary checks (``tests/plugin/test_bad_inputs_plugins.py``).
 
 ``flawed`` is registered with the option ``flaw`` (which mistake to make, ``none`` for a correct dataset)
 and the split-size options it may or may not honour; ``flawed-seg`` is the same as a segmentation set

@@ -3,7 +3,7 @@
 Exactness tests run on ResNets whose every residual branch matters (``conftest.py``: timm zero-inits the last
 BatchNorm of each branch, which made every branch add nothing). PlaneCycle is compared with a reference written
 here from the definition — each residual block called once per slice of its plane — and every comparison has
-mutation partners (``tests/mutations.py``) that plant a bug in the library and must miss by >= 100 tolerances.
+mutation partners (``tests/helpers/mutations.py``) that plant a bug in the library and must miss by >= 100 tolerances.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ VOLUME = (1, 1, 16, 32, 32)
 # PlaneCycle comparisons: after the stem (H, W / 4) the map is (D, H, W) = (12, 8, 6), all different.
 PC_VOLUME = (2, 1, 12, 32, 24)
 
-# Tolerances, on scaled_error = max|got - expected| / max|expected| (tests/mutations.py), set from measured fp32
+# Tolerances, on scaled_error = max|got - expected| / max|expected| (tests/helpers/mutations.py), set from measured fp32
 # noise: the library in fp32 against the same reference run in float64 (model.double()) — resnet18 and resnet26
 # with weight seeds 0-2 and volume seeds 0-2 over PC_SCHEDULES and HW, resnet50 on its default schedule:
 # largest 1.07e-6 (median 6.7e-7); the per-slice 2D loop: 9.0e-7. Tolerance: about 10x the largest. (On this CPU

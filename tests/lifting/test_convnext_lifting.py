@@ -10,7 +10,7 @@ conv-MLP form (``convnext_atto``: ``LayerNorm2d`` and 1×1 convs). References:
 * PlaneCycle: the unlifted 2D modules called once per slice — stem and downsamplers per axial slice, block i
   per slice of its plane — and stacked back.
 
-Every comparison has mutation partners (``tests/mutations.py``) that must miss by >= 100 tolerances.
+Every comparison has mutation partners (``tests/helpers/mutations.py``) that must miss by >= 100 tolerances.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # Channels-last ConvNeXt (the DINOv3 form), 5 blocks; widths 16..64 give every ACS split remainder (1, 2, 0, 1).
 CHANNELS_LAST = {"pretrained": False, "depths": (1, 1, 2, 1), "dims": (16, 32, 48, 64)}
-# Tolerance on scaled_error (tests/mutations.py), set from measured fp32 noise: the library in fp32 against the same
+# Tolerance on scaled_error (tests/helpers/mutations.py), set from measured fp32 noise: the library in fp32 against the same
 # reference run in float64 (model.double()), both models, volume seeds 0-1, VOLUME for 3D/ACS and PC_VOLUME for
 # PlaneCycle on PC_SCHEDULES: largest 1.34e-6 (ACS, conv-MLP model; 3D 1.24e-6, PlaneCycle 1.06e-6). Tolerance:
 # about 7x the largest. The mutations below miss by 0.34 or more (> 3e4 tolerances).

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 D, H, W = 5, 32, 48  # h = 2, w = 3 tokens per axial slice: D, h, w all different; 5 → 2 and 5 → 3 pool unevenly
 VOLUME_SHAPE = (2, 1, D, H, W)
 
-# Tolerances, on scaled_error = max|got - expected| / max|expected| (tests/mutations.py), set from measured fp32
+# Tolerances, on scaled_error = max|got - expected| / max|expected| (tests/helpers/mutations.py), set from measured fp32
 # noise: the library in fp32 against the same reference run in float64 (model.double()), weight seeds 0-4,
 # volume seeds 0-2, over the PlaneCycle cases of this file (PCm, PCg; schedules HW,DW,DH,HW / DH,DW / DW / DH /
 # DW,HW,DH), flatten-3D, and slice-2D vs timm's forward_features (DINOv3, abs-pos ViT, DINOv2): largest 1.33e-6
