@@ -22,10 +22,10 @@ from liftbench.study.model import (
     Grid,
     Study,
     device_of,
-    is_record,
     read_study,
     registered_study,
 )
+from liftbench.study.toml_file import is_record
 
 DEMO = "demo"
 # flag -> grid field; choosing any of them (without --study) is choosing a grid: the demo is not run

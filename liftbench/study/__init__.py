@@ -9,4 +9,4 @@ def __getattr__(name: str):
     # liftbench.study was one module before 0.2: its names still resolve, with a DeprecationWarning.
     from liftbench.moved import forward
 
-    return forward(__name__, "liftbench.study.model", name)
+    return forward(__name__, "liftbench.study.toml_file" if name == "is_record" else "liftbench.study.model", name)

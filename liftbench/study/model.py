@@ -317,17 +317,6 @@ def read_study(path: Path | str) -> Study:
     return parse_text(text, source=str(path))
 
 
-def is_record(path: Path) -> bool:
-    """Whether a study file is one liftbench recorded into a results folder (it opens with the record's header)."""
-    from liftbench.study.toml_file import HEADER
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.readline() == HEADER.splitlines(keepends=True)[0]
-    except OSError:
-        return False
-
-
 def registered_study(entry) -> Study:
     """The study a registered :class:`~liftbench.plugin.entries.StudyEntry` names, parsed (its names are checked
     against the registry only when it is planned)."""

@@ -12,6 +12,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from liftbench.study.model import Study
@@ -21,6 +22,15 @@ HEADER = (
     "# The study liftbench ran into this folder (names resolved, command-line flags applied).\n"
     "# `liftbench run --study <this file>` runs it again; what is already done is skipped.\n"
 )
+
+
+def is_record(path: Path) -> bool:
+    """Whether a study file is one liftbench recorded into a results folder (it opens with the record's header)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.readline() == HEADER.splitlines(keepends=True)[0]
+    except OSError:
+        return False
 
 
 def _key(key: str) -> str:
