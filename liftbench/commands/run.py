@@ -1,4 +1,8 @@
-"""``liftbench run``: plan the grid, resume, execute with a progress bar, summarise, show the board."""
+"""``liftbench run``: plan the grid, resume, execute with a progress bar, summarise, show the board.
+
+The runner and the result files' stack (pyarrow, pandas) are imported only to execute (or to read an existing
+results folder): a ``--dry-run`` plans without them, which keeps planning a 7B grid near torch's own imports.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,6 @@ from liftbench.devices import is_present
 from liftbench.errors import ExitCode, UsageError
 from liftbench.plugin.manager import build_registry, warn_plugin_errors
 from liftbench.plugin.options import resolve
-from liftbench.run.feature_cache import default_cache_dir
-from liftbench.run.results import check_writable
-from liftbench.run.runner import ExecutionContext, execute
 from liftbench.study.plan import plan_study, record
 from liftbench.study.plan import resolve as resolve_study
 
@@ -35,9 +36,12 @@ def _dry_run(runs, registry, args, results_dir: Path) -> int:
     runs' training cost."""
     from liftbench.cost.estimate import estimate, render
     from liftbench.cost.estimate_seg import estimate_seg, render_seg
-    from liftbench.run.runner import existing_statuses
 
-    done = existing_statuses(results_dir, log=print) if results_dir.is_dir() else {}
+    done = {}
+    if results_dir.is_dir():  # the runner (pyarrow, pandas) only where there are result files to read
+        from liftbench.run.runner import existing_statuses
+
+        done = existing_statuses(results_dir, log=print)
     done = {} if args.force else done
     todo = [r for r in runs if r.key not in done or (args.retry_failed and done[r.key] == "failed")]
     skipped = [r for r in todo if r.skip_reason]
@@ -103,6 +107,11 @@ def run_command(args) -> int:
     runs = plan_study(study, registry, args.data_root)  # reads the data and locates the weights: the slow checks last
     if args.dry_run:
         return _dry_run(runs, registry, args, results_dir)
+    # executing needs the runner and the result files' stack (pyarrow, pandas); a dry run does not import them
+    from liftbench.run.feature_cache import default_cache_dir
+    from liftbench.run.results import check_writable
+    from liftbench.run.runner import ExecutionContext, execute
+
     print(f"liftbench {'demo' if demo else 'study ' + repr(study.name)}: {study.description}" if study.description
           else f"liftbench study {study.name!r}")  # fmt: skip
     for seed in sorted(seeds):

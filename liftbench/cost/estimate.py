@@ -12,8 +12,10 @@ Large backbones are never built for real while planning: a backbone over ``CALIB
 (ViT-H+, ViT-7B) is calibrated on a stand-in of its own architecture with one block and at most ViT-L's width
 (:func:`calibration_options`) — a transformer block's FLOP rate depends on its matmul sizes, which saturate the
 device well before 4096 wide, so the stand-in's rate is, if anything, low and the time an upper bound. Planning
-a 7B grid therefore allocates no 7B weights (its peak RSS is measured in ``benchmarks/lift_7b.md``);
-:mod:`liftbench.cost.estimate_memory` gives inference, fine-tune and LoRA memory on the meta device.
+a 7B grid therefore allocates no 7B weights: its peak RSS (1.00 GB) is ``import torch, timm`` (0.79 GB; bare
+``import torch``: 0.57 GB) plus the data and the calibration forward (``docs/running.md``; a test keeps it within
+160 MB of those imports). :mod:`liftbench.cost.estimate_memory` gives inference, fine-tune and LoRA memory on the
+meta device.
 
 The memory figure is the weights plus a multiple of the largest activation a module returns (inference
 keeps a few such tensors alive at once); it is a rough upper bound for extraction, not for training.
