@@ -388,15 +388,21 @@ def abs_vit(nontrivial_timm):
     return nontrivial_timm("vit_small_patch16_224", pretrained=False, img_size=32, depth=2, embed_dim=64, num_heads=2)
 
 
-def test_abs_pos_vit_slice2d_equals_timm_at_the_training_grid(abs_vit, monkeypatch, request):
-    volume = torch.randn(1, 1, 5, 32, 32, generator=torch.Generator().manual_seed(6))
+def assert_slice2d_is_timms_forward(model, volume, monkeypatch, request) -> None:
+    """Slice-2D's class tokens equal timm's own forward of each slice (grey to RGB) at the model's training grid,
+    and not once the absolute positions are dropped (the mutation partner)."""
     with torch.no_grad():
-        expected = abs_vit.forward_features(volume[0].transpose(0, 1).expand(-1, 3, -1, -1))[:, 0]
-        assert_close_to(run(abs_vit, volume, "2d")[0][0], expected, TOL_2D)
+        expected = model.forward_features(volume[0].transpose(0, 1).expand(-1, 3, -1, -1))[:, 0]
+        assert_close_to(run(model, volume, "2d")[0][0], expected, TOL_2D)
         with monkeypatch.context() as mp:
             mutated(mp, "vit.abs-pos-dropped")
-            wrong = run(abs_vit, volume, "2d")[0][0]
+            wrong = run(model, volume, "2d")[0][0]
     assert_caught(wrong, expected, TOL_2D, request)
+
+
+def test_abs_pos_vit_slice2d_equals_timm_at_the_training_grid(abs_vit, monkeypatch, request):
+    volume = torch.randn(1, 1, 5, 32, 32, generator=torch.Generator().manual_seed(6))
+    assert_slice2d_is_timms_forward(abs_vit, volume, monkeypatch, request)
 
 
 @pytest.mark.parametrize("strategy", ["2d", "3d", "pcm", "pcg"])
@@ -453,10 +459,4 @@ def test_dinov2_with_registers_and_absolute_positions(dinov2, strategy):
 
 def test_dinov2_slice2d_is_timms_forward_at_the_pretraining_grid(dinov2, monkeypatch, request):
     volume = torch.randn(1, 1, 6, 28, 28, generator=torch.Generator().manual_seed(8))
-    with torch.no_grad():
-        expected = dinov2.forward_features(volume[0].transpose(0, 1).expand(-1, 3, -1, -1))[:, 0]
-        assert_close_to(run(dinov2, volume, "2d")[0][0], expected, TOL_2D)
-        with monkeypatch.context() as mp:
-            mutated(mp, "vit.abs-pos-dropped")
-            wrong = run(dinov2, volume, "2d")[0][0]
-    assert_caught(wrong, expected, TOL_2D, request)
+    assert_slice2d_is_timms_forward(dinov2, volume, monkeypatch, request)
