@@ -1,4 +1,5 @@
-"""GPU figures in one short run: bf16 vs fp32 forwards, ViT-L fine-tune memory, and the Table 1 study's projected time.
+"""GPU figures in one short run: bf16 vs fp32 forwards, ViT-L fine-tune memory, the Table 1 study's projected time,
+and DINOv3-7B lifted at full depth.
 
 Written for a short lent GPU slot (one H200, at most 10 minutes, nothing downloadable): random weights
 only, every part under its own time budget, partial results written after every measurement.
@@ -21,13 +22,17 @@ only, every part under its own time budget, partial results written after every 
    measured bf16 per-volume forward time at 64³ and best batch × the volume-forwards ``table1-probe`` does
    (see ``FORMULA``), summed over the six MedMNIST 3D sets and 5 seeds. Combinations part 1 did not measure
    (ViT-L, PCm) are measured here.
+4. **DINOv3-7B, full depth, at 64³** (``part4``): timm's ``vit_7b_patch16_dinov3`` (6.7B parameters, 40 blocks)
+   built on the meta device and given bf16 storage on the GPU without a float32 copy (``benchmarks/lift_7b.py``'s
+   :func:`build_bf16`, which also runs it on a CPU), lifted with slice-2D and PCg: one 64³ volume, median of the
+   timed forwards after a warm-up, peak memory, FLOPs (traced on meta), and whether PCg's cost stays at slice-2D's.
 
 fp32 figures are true fp32: ``torch.backends.cuda.matmul.allow_tf32`` and ``torch.backends.cudnn.allow_tf32``
 are set to False for the whole run (bf16 autocast is unaffected). Outputs, under ``--out`` (default ``$OUT``
-if set, else ``results/bench/gpu``; a temporary folder with ``--smoke``): ``gpu_figures.md`` (the three tables, machine, exact command),
+if set, else ``results/bench/gpu``; a temporary folder with ``--smoke``): ``gpu_figures.md`` (the four tables, machine, exact command),
 ``gpu_figures.json`` (raw figures) and ``gpu_figures.log`` (the progress lines).
 
-    python benchmarks/gpu_figures.py --out "$OUT"          # on the GPU (default --device cuda); ~6-7 minutes
+    python benchmarks/gpu_figures.py --out "$OUT"          # on the GPU (default --device cuda); ~6-8 minutes
     python benchmarks/gpu_figures.py --smoke --out /tmp/g  # tiny CPU version (shipped tiny backbones), < 1 minute
 
 It runs from a plain checkout (no ``pip install``: the repository root is put on ``sys.path`` and the
@@ -139,8 +144,10 @@ class Plan:
     ft_size: int = 64
     table1_size: int = 64
     size_label: dict = field(default_factory=dict)  # measured size -> size it stands for (smoke)
-    budgets: dict = field(default_factory=lambda: {"part1": 200.0, "part2": 110.0, "part3": 60.0})
-    total_budget: float = 450.0
+    big_depth: int = 40  # part 4: DINOv3-7B's blocks (the smoke run: two blocks of its width)
+    big_size: int = 64
+    budgets: dict = field(default_factory=lambda: {"part1": 200.0, "part2": 110.0, "part3": 60.0, "part4": 60.0})
+    total_budget: float = 510.0
     threads: int = 0  # torch CPU threads (0: torch's default); the smoke run uses 1 (steady on shared cores)
 
     @classmethod
@@ -187,8 +194,10 @@ class Plan:
             table1_size=16,
             size_label={16: 64},
             threads=1,
-            budgets={"part1": 25.0, "part2": 15.0, "part3": 12.0},
-            total_budget=60.0,
+            big_depth=2,  # block 1 is PCg's first off-axial plane (block 0 is HW, as slice-2D)
+            big_size=16,
+            budgets={"part1": 25.0, "part2": 15.0, "part3": 12.0, "part4": 60.0},
+            total_budget=80.0,
         )
 
 
@@ -201,7 +210,7 @@ class Recorder:
         self.log_path = out / "gpu_figures.log"
         self.log_path.write_text("")
         self.data: dict = {"command": command, "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                           "status": {}, "machine": {}, "settings": {}, "part1": [], "part2": [], "part3": {}}  # fmt: skip
+                           "status": {}, "machine": {}, "settings": {}, "part1": [], "part2": [], "part3": {}, "part4": []}  # fmt: skip
 
     def log(self, message: str) -> None:
         line = f"{_stamp()} {message}"
@@ -586,6 +595,93 @@ def part3(rec: Recorder, registry, models: Models, plan: Plan) -> None:
 # ------------------------------------------------------------------------------------------------ markdown
 
 
+def load_lift_7b():
+    """``benchmarks/lift_7b.py`` as a module (a script beside this one, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("lift_7b", Path(__file__).with_name("lift_7b.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def part4(rec: Recorder, registry, models: Models, plan: Plan) -> None:
+    import torch
+
+    from liftbench.api import lift_with
+    from liftbench.cost.bench.measure import synchronize
+
+    lift_7b = load_lift_7b()
+    budget = Budget(plan.budgets["part4"], T0 + plan.total_budget)
+    depth, size, device = plan.big_depth, plan.big_size, plan.device
+    cuda = device.startswith("cuda")
+    rec.log(f"part 4: DINOv3-7B ({depth} of {lift_7b.FULL_DEPTH} blocks), bf16, 2d and pcg at {size}^3 (budget {budget.left():.0f} s)")
+    models.clear()  # only the 7B on the GPU
+    if budget.left() <= 0:
+        rec.data["part4"].append({"strategy": "build", "status": "skipped: time budget", "depth": depth})
+        rec.data["status"]["part4"] = "skipped: time budget"
+        return
+    try:
+        start = time.perf_counter()
+        model = lift_7b.build_bf16(depth, device=device)
+        synchronize(device)
+        build = {"strategy": "build", "status": "ok", "build_s": time.perf_counter() - start, "depth": depth,
+                 "parameters": sum(p.numel() for p in model.parameters()),
+                 "float32_parameters": sum(p.numel() for p in model.parameters() if p.dtype == torch.float32)}  # fmt: skip
+        if cuda:
+            build["weights_gb"] = torch.cuda.memory_allocated() / 1e9
+    except Exception as exc:
+        rec.data["part4"].append({"strategy": "build", "status": _error_text(exc), "depth": depth})
+        rec.data["status"]["part4"] = "failed"
+        rec.log(f"part 4: cannot build the 7B: {_error_text(exc)}")
+        return
+    rec.data["part4"].append(build)
+    rec.log(f"part 4: built {build['parameters']:,} parameters in {build['build_s']:.1f} s")
+    rec.save()
+    volume = torch.randn(1, 1, size, size, size, generator=torch.Generator().manual_seed(1)).to(device, torch.bfloat16)
+    pooled = {}
+    for strategy in ("2d", "pcg"):
+        row = {"strategy": strategy, "size": size, "depth": depth, "dtype": "bf16 weights"}
+        rec.data["part4"].append(row)
+        if budget.left() <= 0:
+            row["status"] = "skipped: time budget"
+            continue
+        lifted = None
+        try:
+            lifted = lift_with(registry, model, strategy)
+            with torch.inference_mode():
+                lifted(volume)  # warm-up
+                synchronize(device)
+                if cuda:
+                    torch.cuda.reset_peak_memory_stats()
+                times = []
+                for _ in range(1 if plan.repeats == 1 else 3):
+                    begin = time.perf_counter()
+                    features = lifted(volume)
+                    synchronize(device)
+                    times.append(time.perf_counter() - begin)
+            pooled[strategy] = features.pooled.float().cpu()
+            row.update(status="ok", forward_s=sorted(times)[len(times) // 2], finite=bool(torch.isfinite(pooled[strategy]).all()),
+                       gflop=lift_7b.flops_per_volume(registry, strategy, size, depth) / 1e9)  # fmt: skip
+            if cuda:
+                row["peak_allocated_gb"] = torch.cuda.max_memory_allocated() / 1e9
+            rec.log(f"part 4 {strategy}: forward {row['forward_s']:.3f} s, {row['gflop']:,.0f} GFLOP")
+        except Exception as exc:
+            row["status"] = _error_text(exc)
+            rec.log(f"part 4 {strategy}: {row['status']}")
+        finally:
+            if lifted is not None:
+                model = lifted.unlift()
+            _cleanup(device)
+        rec.save()
+    if len(pooled) == 2:
+        rec.data["part4"].append({"strategy": "pcg vs 2d", "status": "ok",
+                                  "max_abs_difference": float((pooled["pcg"] - pooled["2d"]).abs().max())})  # fmt: skip
+    model = None
+    _cleanup(device)
+    rec.data["status"]["part4"] = "done" if budget.left() > 0 else "partial: time budget"
+
+
 def _f(value, spec: str = ".2f", unit: str = "") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
@@ -714,6 +810,27 @@ def markdown(data: dict) -> str:
                       + f" — {t['low_h'] / 24:.2f}–{t['high_h'] / 24:.2f} days on one GPU run back to back."]  # fmt: skip
     else:
         lines.append(data.get("status", {}).get("part3", "not run"))
+    p4 = data.get("part4", [])
+    build = next((r for r in p4 if r.get("strategy") == "build"), {})
+    depth = build.get("depth", 40)
+    lines += ["", f"## 4. DINOv3-7B lifted ({'full depth' if depth == 40 else f'{depth} of 40 blocks'}), slice-2D and PCg", ""]
+    if build.get("status") == "ok":
+        lines += [f"timm `vit_7b_patch16_dinov3`, random init, {build['parameters']:,} parameters "
+                  f"({build['float32_parameters']:,} in float32), built on the meta device with bf16 storage on the device "
+                  f"in {build['build_s']:.1f} s" + (f", {build['weights_gb']:.2f} GB allocated" if "weights_gb" in build else "")
+                  + "; one volume under `torch.inference_mode()`, median forward after a warm-up.", "",
+                  "| strategy | size | forward s | GFLOP/volume | peak allocated GB |", "|---|---|---:|---:|---:|"]  # fmt: skip
+        rows = {r["strategy"]: r for r in p4 if r.get("strategy") in ("2d", "pcg")}
+        for strategy, r in rows.items():
+            if r.get("status") != "ok":
+                lines.append(f"| {strategy} | {r.get('size')}³ | {r.get('status')} | – | – |")
+                continue
+            lines.append(f"| {strategy} | {r['size']}³ | {r['forward_s']:.3f} | {r['gflop']:,.1f} | {_f(r.get('peak_allocated_gb'))} |")
+        if all(rows.get(k, {}).get("status") == "ok" for k in ("2d", "pcg")):
+            a, b = rows["2d"], rows["pcg"]
+            lines += ["", f"PCg / slice-2D: {b['forward_s'] / a['forward_s']:.2f}× the seconds, {b['gflop'] / a['gflop']:.2f}× the FLOPs."]
+    else:
+        lines.append(build.get("status") or data.get("status", {}).get("part4", "not run"))
     return "\n".join(lines) + "\n"
 
 
@@ -759,9 +876,9 @@ def main(argv: list[str] | None = None) -> int:
         "--budget",
         type=float,
         default=None,
-        help="total seconds before every remaining measurement is skipped (GPU default 420)",
+        help="total seconds before every remaining measurement is skipped (GPU default 510)",
     )
-    parser.add_argument("--parts", default="1,2,3", help="which parts to run (default 1,2,3)")
+    parser.add_argument("--parts", default="1,2,3,4", help="which parts to run (default 1,2,3,4)")
     args = parser.parse_args(argv)
     if args.out is None:
         import tempfile
@@ -811,7 +928,7 @@ def main(argv: list[str] | None = None) -> int:
     rec.log(f"machine: {rec.data['machine'].get('device_name')}, torch {torch.__version__}, CUDA {torch.version.cuda}")
     rec.save()
     models = Models(registry, plan)
-    for name, fn in (("1", part1), ("2", part2), ("3", part3)):
+    for name, fn in (("1", part1), ("2", part2), ("3", part3), ("4", part4)):
         if name not in parts:
             rec.data["status"][f"part{name}"] = "not asked for (--parts)"
             continue

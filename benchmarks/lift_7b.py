@@ -47,15 +47,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def build_bf16(depth: int = FULL_DEPTH, seed: int = 0, layer_scale: float = 0.1):
-    """timm's DINOv3-7B (``depth`` blocks) in bf16 on the CPU, never materialised in float32 (module docstring)."""
+def build_bf16(depth: int = FULL_DEPTH, seed: int = 0, layer_scale: float = 0.1, device: str = "cpu"):
+    """timm's DINOv3-7B (``depth`` blocks) in bf16 on ``device``, never materialised in float32 (module docstring;
+    ``benchmarks/gpu_figures.py`` part 4 builds it on the GPU the same way)."""
     import timm
     import torch
 
     with torch.device("meta"):
         model = timm.create_model(MODEL, pretrained=False, global_pool="token", depth=depth)
-    model = model.to(torch.bfloat16).to_empty(device="cpu")  # storage only now, in bf16
+    model = model.to(torch.bfloat16).to_empty(device=device)  # storage only now, in bf16
     pool = torch.empty(POOL + 7919, dtype=torch.bfloat16).normal_(0.0, 0.02, generator=torch.Generator().manual_seed(seed))
+    pool = pool.to(device)
     with torch.no_grad():
         for index, (name, param) in enumerate(model.named_parameters()):
             leaf = name.rsplit(".", 1)[-1]
