@@ -1,5 +1,5 @@
-"""What ``liftbench run`` accepts, kept light so the parser builds without importing torch: the parsing of
-seeds, sizes, schedules and KEY=VALUE lists. (The demo is a study: ``liftbench/studies/demo.toml``.)"""
+"""What ``liftbench run`` accepts, kept light so the parser builds without importing torch: KEY=VALUE lists,
+and seeds, sizes and schedules through the study files' own parsers (one rule for flags and files alike). (The demo is a study: ``liftbench/studies/demo.toml``.)"""
 
 from __future__ import annotations
 
@@ -24,17 +24,16 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def parse_sizes(text: str) -> int | tuple[int, ...]:
-    """``--size 64`` is one size; ``--size 32,64`` runs each (a tuple, as a study's ``size = [32, 64]``)."""
-    from liftbench.commands.bench import parse_ints
+    """``--size 64`` is one size; ``--size 32,64`` runs each (a tuple, as a study's ``size = [32, 64]``;
+    :func:`liftbench.study.model.sizes_of`, the one parser)."""
+    from liftbench.study.model import sizes_of
 
-    sizes = parse_ints(text, "--size")
-    return sizes[0] if len(sizes) == 1 else sizes
+    return sizes_of(text, "--size")
 
 
 def parse_schedules(text: str) -> str | tuple[str, ...]:
-    """``--schedule HW,DW,DH,HW`` is one schedule (its planes comma-separated, so several are ``;``-separated:
-    ``"HW,DW,DH,HW;HW,DH,DW,HW"`` runs each); the planes are checked when the grid is planned."""
-    schedules = list(dict.fromkeys(part.strip() for part in text.split(";") if part.strip()))
-    if not schedules:
-        raise UsageError(f"invalid --schedule {text!r}: give a schedule such as HW,DW,DH,HW, or several separated by ';'")
-    return schedules[0] if len(schedules) == 1 else tuple(schedules)
+    """``--schedule HW,DW,DH,HW`` is one schedule; several are ``;``-separated (``"HW,DW,DH,HW;HW,DH,DW,HW"``;
+    :func:`liftbench.study.model.schedules_of`, the one parser)."""
+    from liftbench.study.model import schedules_of
+
+    return schedules_of(text, "--schedule")

@@ -206,13 +206,32 @@ def _one_or_many(values: list) -> Any:
 
 
 def sizes_of(value: Any, where: str) -> int | tuple[int, ...]:
-    """``size``: a positive whole number or a list of them (the grid runs each)."""
+    """``size``: a positive whole number or a list of them (the grid runs each); as text (``--size 32,64``)
+    comma-separated. The one parser of sizes, for the command line (``where`` = ``--size``) and study files."""
+    if isinstance(value, str):
+        try:
+            value = [int(part) for part in value.split(",") if part.strip()] or value
+        except ValueError:
+            raise UsageError(f"{where}: invalid size {value!r}: give positive integers separated by commas, e.g. 32,64") from None
     items = _listed(value, "size", where)
     for item in items:
         if isinstance(item, bool) or not isinstance(item, int) or item < 1:
             raise UsageError(f"{where}: size must be a positive whole number or a list of them (or left out for "
                              f"each dataset's default), got {value!r}")  # fmt: skip
     return _one_or_many(items)
+
+
+def schedules_of(value: Any, where: str) -> str | tuple[str, ...]:
+    """``schedule``: one schedule (its planes comma-separated, ``HW,DW,DH,HW``) or several — a list, or as text
+    ``;``-separated (``--schedule "HW,DW,DH,HW;HW,DH,DW,HW"``). The one parser of schedules, for the command line
+    and study files; the planes themselves are checked when the grid is planned."""
+    if isinstance(value, str):
+        parts = [part.strip() for part in value.split(";") if part.strip()]
+        if not parts:
+            raise UsageError(f"{where}: invalid schedule {value!r}: give a schedule such as HW,DW,DH,HW, or several "
+                             "separated by ';'")  # fmt: skip
+        value = parts if len(parts) > 1 else parts[0]
+    return _one_or_many([_text(v, "schedule", where) for v in _listed(value, "schedule", where)])
 
 
 def _table(value: Any, key: str, where: str) -> dict:
@@ -241,7 +260,7 @@ def parse_grid(table: Any, where: str) -> Grid:
         elif key == "size":
             values[key] = sizes_of(value, where)
         elif key == "schedule":
-            values[key] = _one_or_many([_text(v, key, where) for v in _listed(value, key, where)])
+            values[key] = schedules_of(value, where)
         elif key == "weights":
             values[key] = _text(value, key, where)
         elif key == "protocol_options":

@@ -175,7 +175,9 @@ def test_size_and_schedule_flags_take_several(tmp_path, capsys):
     assert "plan: 2 runs" in capsys.readouterr().out
     assert main([*base, "--size", "28,x"]) == 2
     err = capsys.readouterr().err
-    assert "invalid --size '28,x': give positive integers separated by commas, e.g. 32,64" in err and "Traceback" not in err
+    assert "--size: invalid size '28,x': give positive integers separated by commas, e.g. 32,64" in err and "Traceback" not in err
+    assert main([*base, "--size", "0"]) == 2
+    assert "--size: size must be a positive whole number" in capsys.readouterr().err
     assert main([*base, "--schedule", "HW,XY"]) == 2
     assert "Traceback" not in capsys.readouterr().err
 
@@ -186,6 +188,8 @@ def test_size_and_schedule_flags_take_several(tmp_path, capsys):
         ("size = [32, 0]", "size must be a positive whole number or a list of them"),
         ("size = []", "size is an empty list"),
         ('schedule = ["HW", 3]', "schedule must be a non-empty string, got 3"),
+        ('size = "32,x"', "invalid size '32,x': give positive integers separated by commas"),
+        ('schedule = " ; "', "invalid schedule ' ; ': give a schedule such as HW,DW,DH,HW"),
     ],
 )
 def test_bad_size_and_schedule_lists_are_usage_errors(text, message):
