@@ -115,7 +115,7 @@ def run_study(registry: Registry, folder: Path, study: Any, **grid_changes: Any)
 
     folder = Path(folder)
     chosen = registered_study(registry.get("study", study)) if isinstance(study, str) else study
-    chosen = resolve(replace(chosen, results=str(folder / "results"), grids=tuple(replace(g, **grid_changes) for g in chosen.grids)), registry)
+    chosen = resolve(replace(chosen.with_grids(**grid_changes), results=str(folder / "results")), registry)
     runs = plan_study(chosen, registry)
     ctx = ExecutionContext(registry=registry, results_dir=folder / "results", cache_dir=folder / "cache",
                            log=lambda _: None, executor_options=dict(chosen.executor_options))  # fmt: skip

@@ -151,7 +151,7 @@ def study_from_args(args, registry: Registry) -> tuple[Study, bool]:
     demo = not given and not args.study
     if args.study or demo:
         study = load_study(args.study or DEMO, registry)
-        study = replace(study, grids=tuple(replace(g, **given) for g in study.grids))
+        study = study.with_grids(**given)
         if "protocols" in given:
             grids, dropped = zip(*(_for_protocols(g, registry) for g in study.grids), strict=True)
             study = replace(study, grids=grids)
