@@ -61,8 +61,11 @@ from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for folder in (ROOT, ROOT / "benchmarks"):  # liftbench and the built-in plugins; lift_7b.py beside this script
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+import lift_7b  # noqa: E402  (stdlib imports only: torch and timm load when part 4 builds the model)
 
 PAPER_FINETUNE_GB = 87.0  # the paper's ViT-L fine-tune GPU memory on one H200 (its segmentation runs; README.md)
 GOAL_GB = 24.0
@@ -144,7 +147,7 @@ class Plan:
     ft_size: int = 64
     table1_size: int = 64
     size_label: dict = field(default_factory=dict)  # measured size -> size it stands for (smoke)
-    big_depth: int = 40  # part 4: DINOv3-7B's blocks (the smoke run: two blocks of its width)
+    big_depth: int = lift_7b.FULL_DEPTH  # part 4: DINOv3-7B's blocks (the smoke run: two blocks of its width)
     big_size: int = 64
     budgets: dict = field(default_factory=lambda: {"part1": 200.0, "part2": 110.0, "part3": 60.0, "part4": 60.0})
     total_budget: float = 510.0
@@ -592,26 +595,12 @@ def part3(rec: Recorder, registry, models: Models, plan: Plan) -> None:
     rec.save()
 
 
-# ------------------------------------------------------------------------------------------------ markdown
-
-
-def load_lift_7b():
-    """``benchmarks/lift_7b.py`` as a module (a script beside this one, not a package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("lift_7b", Path(__file__).with_name("lift_7b.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def part4(rec: Recorder, registry, models: Models, plan: Plan) -> None:
     import torch
 
     from liftbench.api import lift_with
     from liftbench.cost.bench.measure import synchronize
 
-    lift_7b = load_lift_7b()
     budget = Budget(plan.budgets["part4"], T0 + plan.total_budget)
     depth, size, device = plan.big_depth, plan.big_size, plan.device
     cuda = device.startswith("cuda")
@@ -655,7 +644,7 @@ def part4(rec: Recorder, registry, models: Models, plan: Plan) -> None:
                 if cuda:
                     torch.cuda.reset_peak_memory_stats()
                 times = []
-                for _ in range(1 if plan.repeats == 1 else 3):
+                for _ in range(plan.repeats):  # as part 1 times each forward
                     begin = time.perf_counter()
                     features = lifted(volume)
                     synchronize(device)
@@ -680,6 +669,9 @@ def part4(rec: Recorder, registry, models: Models, plan: Plan) -> None:
     model = None
     _cleanup(device)
     rec.data["status"]["part4"] = "done" if budget.left() > 0 else "partial: time budget"
+
+
+# ------------------------------------------------------------------------------------------------ markdown
 
 
 def _f(value, spec: str = ".2f", unit: str = "") -> str:
@@ -812,8 +804,8 @@ def markdown(data: dict) -> str:
         lines.append(data.get("status", {}).get("part3", "not run"))
     p4 = data.get("part4", [])
     build = next((r for r in p4 if r.get("strategy") == "build"), {})
-    depth = build.get("depth", 40)
-    lines += ["", f"## 4. DINOv3-7B lifted ({'full depth' if depth == 40 else f'{depth} of 40 blocks'}), slice-2D and PCg", ""]
+    depth, full = build.get("depth", lift_7b.FULL_DEPTH), lift_7b.FULL_DEPTH
+    lines += ["", f"## 4. DINOv3-7B lifted ({'full depth' if depth == full else f'{depth} of {full} blocks'}), slice-2D and PCg", ""]
     if build.get("status") == "ok":
         lines += [f"timm `vit_7b_patch16_dinov3`, random init, {build['parameters']:,} parameters "
                   f"({build['float32_parameters']:,} in float32), built on the meta device with bf16 storage on the device "
